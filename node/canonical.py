@@ -1,0 +1,99 @@
+"""Canonical JSON: the one byte form of everything Xinlian hashes or signs.
+
+UTF-8, object keys sorted by code point, no whitespace, integers only. Floats,
+NaN, duplicate keys and integers outside the signed 64-bit range are invalid,
+both when encoding and when parsing bytes received from a client or a peer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+class CanonicalError(ValueError):
+    """A value or a byte string that has no canonical JSON form."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _check(value: Any, path: str, depth: int) -> None:
+    if depth > 64:
+        raise CanonicalError("too_deep", f"nesting deeper than 64 levels at {path}")
+    if value is None or value is True or value is False or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise CanonicalError("integer_out_of_range", f"integer outside the signed 64-bit range at {path}")
+        return
+    if isinstance(value, float):
+        raise CanonicalError("float_not_allowed", f"float at {path}: use integers (fen, basis points, ms)")
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check(item, f"{path}[{index}]", depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CanonicalError("invalid_key", f"object key {key!r} at {path} is not a string")
+            _check(item, f"{path}.{key}", depth + 1)
+        return
+    raise CanonicalError("invalid_type", f"value of type {type(value).__name__} at {path} has no JSON form")
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """Encode a JSON-compatible value in canonical form."""
+    _check(value, "$", 0)
+    # sort_keys orders by Python string comparison, which is by code point.
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in result:
+            raise CanonicalError("duplicate_key", f"duplicate object key {key!r}")
+        result[key] = item
+    return result
+
+
+def _reject_float(text: str) -> Any:
+    raise CanonicalError("float_not_allowed", f"number {text} is not an integer")
+
+
+def _reject_constant(text: str) -> Any:
+    raise CanonicalError("float_not_allowed", f"{text} is not valid JSON")
+
+
+def parse_json(data: bytes | str) -> Any:
+    """Parse untrusted JSON strictly: no floats, NaN, duplicate keys or out-of-range integers."""
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CanonicalError("invalid_utf8", f"body is not UTF-8: {exc.reason}") from None
+    else:
+        text = data
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_reject_duplicates,
+            parse_float=_reject_float,
+            parse_constant=_reject_constant,
+        )
+    except CanonicalError:
+        raise
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise CanonicalError("invalid_json", f"invalid JSON: {exc}") from None
+    _check(value, "$", 0)
+    return value
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
