@@ -1,0 +1,253 @@
+"""Signed transactions: the envelope format, signing, strict parsing and verification.
+
+An envelope is `{"body": {...}, "signature": "<128 hex>"}`. The signature is
+ed25519 over `b"xinlian/tx/v1\\x00" + canonical_bytes(body)`, and the
+transaction id is the SHA-256 hex of `canonical_bytes(envelope)`. Every failure
+raises `TxError` with a stable `code` that the HTTP API and the peer layer pass
+on unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import nacl.exceptions
+import nacl.signing
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from node.canonical import CanonicalError, canonical_bytes, parse_json, sha256_hex
+from node.execution import Transaction
+
+logger = logging.getLogger("xinlian.tx")
+
+TX_SIGNATURE_PREFIX = b"xinlian/tx/v1\x00"
+TX_SIZE_MAX_BYTES = 64 * 1024
+# A transaction is valid only while block_time < expires_at <= block_time + this window.
+TX_EXPIRY_WINDOW_MS = 60 * 60 * 1000
+SIGNATURE_CACHE_SIZE_MAX = 100_000
+
+_HEX64 = r"^[0-9a-f]{64}$"
+_HEX128 = r"^[0-9a-f]{128}$"
+_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_TYPE_PATTERN = r"^[a-z][a-z_]*\.[a-z][a-z_]*$"
+
+
+class TxError(ValueError):
+    """An invalid transaction. `code` is the stable identifier, for example `invalid_signature`."""
+
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+class TxBody(BaseModel):
+    """The signed part of a transaction."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    chain_id: str = Field(min_length=1, max_length=64)
+    type: str = Field(min_length=3, max_length=64, pattern=_TYPE_PATTERN)
+    sender: str = Field(pattern=_HEX64)
+    nonce: str = Field(min_length=1, max_length=64)
+    expires_at: int = Field(ge=0)
+    payload: dict[str, Any]
+
+
+class TxEnvelope(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    body: TxBody
+    signature: str = Field(pattern=_HEX128)
+
+
+@dataclass(frozen=True)
+class VerifiedTransaction:
+    """A transaction whose encoding and signature are checked, with its canonical bytes."""
+
+    tx: Transaction
+    envelope: dict[str, Any]
+    encoded: bytes  # canonical_bytes(envelope)
+
+    @property
+    def tx_id(self) -> str:
+        return self.tx.tx_id
+
+    @property
+    def sender(self) -> str:
+        return self.tx.sender
+
+    @property
+    def nonce(self) -> str:
+        return self.tx.nonce
+
+    @property
+    def expires_at(self) -> int:
+        return self.tx.expires_at
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.encoded)
+
+
+def valid_id(value: Any) -> bool:
+    """Check a submitter-chosen id (loan_id, payment_id, ...): 1-64 characters of [A-Za-z0-9._:-]."""
+    return isinstance(value, str) and _ID_PATTERN.fullmatch(value) is not None
+
+
+def signing_bytes(body: dict[str, Any]) -> bytes:
+    """Return the exact bytes an ed25519 transaction signature covers."""
+    return TX_SIGNATURE_PREFIX + canonical_bytes(body)
+
+
+def compute_tx_id(envelope: dict[str, Any]) -> str:
+    return sha256_hex(canonical_bytes(envelope))
+
+
+def _signing_key(key: bytes | nacl.signing.SigningKey) -> nacl.signing.SigningKey:
+    if isinstance(key, nacl.signing.SigningKey):
+        return key
+    if isinstance(key, bytes) and len(key) == 32:
+        return nacl.signing.SigningKey(key)
+    raise TypeError("key must be a 32-byte ed25519 seed or a nacl SigningKey")
+
+
+def public_key_hex(key: bytes | nacl.signing.SigningKey) -> str:
+    """Return the lowercase hex ed25519 public key of a seed or signing key."""
+    return _signing_key(key).verify_key.encode().hex()
+
+
+def sign_transaction(key: bytes | nacl.signing.SigningKey, body: dict[str, Any]) -> dict[str, Any]:
+    """Sign `body` and return the envelope dict.
+
+    A missing `sender` is filled in with the key's public key; a `sender` that
+    differs from the key raises TxError(invalid_field).
+    """
+    signing_key = _signing_key(key)
+    sender = signing_key.verify_key.encode().hex()
+    body = dict(body)
+    body.setdefault("sender", sender)
+    if body["sender"] != sender:
+        raise TxError("invalid_field", f"body.sender {body['sender']} is not the public key of the signing key", field="sender")
+    signature = signing_key.sign(signing_bytes(body)).signature
+    return {"body": body, "signature": signature.hex()}
+
+
+def check_expiry(expires_at: int, time_ms: int, window_ms: int = TX_EXPIRY_WINDOW_MS) -> TxError | None:
+    """Return the error for an `expires_at` outside (time_ms, time_ms + window_ms], or None."""
+    if expires_at <= time_ms:
+        return TxError("expired", f"transaction expired at {expires_at} ms, time is {time_ms} ms", expires_at=expires_at, time_ms=time_ms)
+    if expires_at > time_ms + window_ms:
+        return TxError(
+            "expiry_too_far",
+            f"expires_at {expires_at} ms is more than {window_ms} ms after {time_ms} ms",
+            expires_at=expires_at,
+            time_ms=time_ms,
+            window_ms=window_ms,
+        )
+    return None
+
+
+def _field_error(exc: ValidationError) -> TxError:
+    first = exc.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) or "envelope"
+    return TxError("invalid_field", f"invalid field {location}: {first['msg']}", field=location)
+
+
+class TxVerifier:
+    """Parse and verify transactions for one chain, verifying each signature once.
+
+    Signature results are kept in a bounded LRU cache keyed by tx_id. The id
+    hashes the body and the signature together, so a cached result can never
+    apply to different bytes. Chain id, size and expiry are checked on every call
+    because they depend on the caller's context, not on the bytes alone.
+    """
+
+    def __init__(
+        self,
+        chain_id: str,
+        size_max_bytes: int = TX_SIZE_MAX_BYTES,
+        cache_size_max: int = SIGNATURE_CACHE_SIZE_MAX,
+        expiry_window_ms: int = TX_EXPIRY_WINDOW_MS,
+    ) -> None:
+        if cache_size_max < 1:
+            raise ValueError("cache_size_max must be at least 1")
+        self.chain_id = chain_id
+        self.size_max_bytes = size_max_bytes
+        self.expiry_window_ms = expiry_window_ms
+        self._cache_size_max = cache_size_max
+        self._signature_valid: OrderedDict[str, bool] = OrderedDict()
+        self._cache_lock = threading.Lock()  # the daemon may verify from worker threads
+        self.signature_checks = 0  # number of ed25519 verifications actually run
+
+    def parse(self, data: bytes, now_ms: int | None = None) -> VerifiedTransaction:
+        """Parse an envelope from untrusted bytes. Raises TxError."""
+        if len(data) > self.size_max_bytes:
+            raise TxError("too_large", f"transaction is {len(data)} bytes, the maximum is {self.size_max_bytes}", size_bytes=len(data), size_max_bytes=self.size_max_bytes)
+        try:
+            value = parse_json(data)
+        except CanonicalError as exc:
+            raise TxError(exc.code, str(exc)) from None
+        return self.verify(value, now_ms)
+
+    def verify(self, envelope: Any, now_ms: int | None = None) -> VerifiedTransaction:
+        """Verify an already-decoded envelope dict. Raises TxError.
+
+        With `now_ms`, the expiry is checked against it; without it the caller
+        checks expiry against the block time later.
+        """
+        if not isinstance(envelope, dict):
+            raise TxError("invalid_field", "a transaction must be a JSON object with body and signature", field="envelope")
+        try:
+            encoded = canonical_bytes(envelope)
+        except CanonicalError as exc:
+            raise TxError(exc.code, str(exc)) from None
+        if len(encoded) > self.size_max_bytes:
+            raise TxError("too_large", f"transaction is {len(encoded)} bytes encoded, the maximum is {self.size_max_bytes}", size_bytes=len(encoded), size_max_bytes=self.size_max_bytes)
+        try:
+            model = TxEnvelope.model_validate(envelope)
+        except ValidationError as exc:
+            raise _field_error(exc) from None
+        body = model.body
+        if body.chain_id != self.chain_id:
+            raise TxError("wrong_chain", f"transaction is for chain {body.chain_id!r}, this node runs {self.chain_id!r}", chain_id=body.chain_id)
+        if now_ms is not None:
+            expiry_error = check_expiry(body.expires_at, now_ms, self.expiry_window_ms)
+            if expiry_error is not None:
+                raise expiry_error
+        tx_id = sha256_hex(encoded)
+        if not self._check_signature(tx_id, envelope["body"], body.sender, model.signature):
+            raise TxError("invalid_signature", f"signature of transaction {tx_id} does not verify for sender {body.sender}", tx_id=tx_id)
+        tx = Transaction(
+            tx_id=tx_id,
+            type=body.type,
+            sender=body.sender,
+            nonce=body.nonce,
+            expires_at=body.expires_at,
+            payload=envelope["body"]["payload"],
+        )
+        return VerifiedTransaction(tx=tx, envelope=envelope, encoded=encoded)
+
+    def _check_signature(self, tx_id: str, body: dict[str, Any], sender: str, signature_hex: str) -> bool:
+        with self._cache_lock:
+            cached = self._signature_valid.get(tx_id)
+            if cached is not None:
+                self._signature_valid.move_to_end(tx_id)
+                return cached
+            self.signature_checks += 1
+        try:
+            nacl.signing.VerifyKey(bytes.fromhex(sender)).verify(signing_bytes(body), bytes.fromhex(signature_hex))
+            valid = True
+        except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, nacl.exceptions.TypeError):
+            valid = False
+        with self._cache_lock:
+            self._signature_valid[tx_id] = valid
+            if len(self._signature_valid) > self._cache_size_max:
+                self._signature_valid.popitem(last=False)
+        return valid
