@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from node.contracts.context import TxContext, TxRoute, route
 from node.contracts.dates import add_days
+from node.contracts.erasure import require_not_erased
 from node.contracts.errors import fail
 from node.contracts.models import DateText, Hex64, Payload, RecordId, ShortText
 from node.contracts.registry import get_member_or_fail, get_subject_or_fail
@@ -91,6 +92,7 @@ def grant_consent(tc: TxContext, payload: ConsentGrantPayload) -> None:
     get_subject_or_fail(tc.state, payload.subject_id)
     get_member_or_fail(tc.state, payload.grantee)
     check_subject_or_evidence(tc, payload.subject_id, payload.evidence)
+    require_not_erased(tc.state, payload.subject_id)
     if payload.expires_on < tc.today:
         fail("invalid_date", expires_on=payload.expires_on, reason="expires before today")
     record = payload.model_dump()

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from node.contracts.consent import Purpose, check_subject_or_evidence, require_consent
 from node.contracts.context import TxContext, TxRoute, route
+from node.contracts.erasure import require_not_erased
 from node.contracts.errors import fail
 from node.contracts.models import DateText, Hex64, Payload, RecordId, ShortText
 from node.contracts.registry import get_member_or_fail, get_subject_or_fail
@@ -144,6 +145,7 @@ def record_assessment(tc: TxContext, payload: AssessmentPayload) -> None:
     if tc.state.get(f"assessment/{payload.assessment_id}") is not None:
         fail("duplicate_id", assessment_id=payload.assessment_id)
     get_subject_or_fail(tc.state, payload.subject_id)
+    require_not_erased(tc.state, payload.subject_id)
     _check_input_names(tc.state, payload, agency["member_id"], tc.today)
     total = payload.base_points + sum(payload.points[name] for name in sorted(payload.points))
     if total != payload.score:
@@ -182,6 +184,8 @@ def record_access(tc: TxContext, payload: DataAccessPayload) -> None:
     """D10: a member reading another member's off-chain record needs consent naming it; every access is logged."""
     get_subject_or_fail(tc.state, payload.subject_id)
     get_member_or_fail(tc.state, payload.holder)
+    # D13: erased or frozen off-chain data is served to nobody, the regulator included.
+    require_not_erased(tc.state, payload.subject_id)
     key = f"access_log/{payload.subject_id}/{payload.access_id}"
     if tc.state.get(key) is not None:
         fail("duplicate_id", access_id=payload.access_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from node.contracts import consent, disputes, governance
+from node.contracts import consent, disputes, erasure, governance
 from node.contracts.collection import close_cases_of_mandate, open_cases_for_creditor
 from node.execution import BlockContext, Event
 
@@ -59,6 +59,8 @@ def handle(state: Any, kind: str, record_id: str, today: str, params: dict[str, 
         if mandate["status"] == "active":
             open_cases_for_creditor(state, mandate["creditor"], today, params, events)
         return events
+    if kind == erasure.DEADLINE_KIND:
+        return erasure.expire_freeze(state, record_id, today, ctx.time_ms)
     if kind == "counter":
         state.delete(record_id)
         return []

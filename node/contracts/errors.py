@@ -47,6 +47,9 @@ CATALOGUE: dict[str, tuple[str | None, str, str]] = {
     "points_mismatch": ("D12", "The score must equal the base points plus the sum of input points.", "评分须等于基础分加各输入项分数之和。"),
     "notice_required": ("D5", "A negative record needs a prior notice to the subject.", "报送不良信息前须事先告知数据主体。"),
     "not_negative_record": ("D7", "A statement may be attached only to a negative record.", "异议声明只能附在不良记录上。"),
+    "subject_erased": ("D13", "The subject's data was erased, so no new consent, processing or access is accepted.", "该数据主体的信息已删除，不再接受新的授权、处理或访问。"),
+    "subject_frozen": ("D13", "The subject's data is frozen under a retention duty: it is kept but not processed until the retention date.", "该数据主体的信息因法定保存义务被冻结：保存期届满前仅保存、不处理。"),
+    "retention_applies": ("D13", "The subject has an open loan whose data must be kept: send mode freeze with retain_until instead.", "该数据主体仍有未结清贷款，相关信息须依法保存：请改用 freeze 模式并填写 retain_until。"),
     "free_reports_used": ("D8", "The subject has used the free own reports of this year.", "本年度免费查询本人报告次数已用完。"),
     # Loans and repayments.
     "schedule_mismatch": ("L1", "The schedule's instalments do not sum to principal plus interest.", "还款计划各期之和不等于本金加利息。"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from node.contracts import cases, consent, credit, delinquency, disputes, governance, loans, mandates, members, repayments
+from node.contracts import cases, consent, credit, delinquency, disputes, erasure, governance, loans, mandates, members, repayments
 from node.contracts.context import TxContext, TxRoute
 from node.contracts.errors import fail
 from node.contracts.models import parse_payload
@@ -18,7 +18,7 @@ logger = logging.getLogger("xinlian.contracts")
 
 def _collect_routes() -> dict[str, TxRoute]:
     routes: dict[str, TxRoute] = {}
-    for module in (members, consent, loans, repayments, mandates, cases, disputes, credit, governance):
+    for module in (members, consent, loans, repayments, mandates, cases, disputes, credit, governance, erasure):
         for tx_type, entry in module.ROUTES.items():
             if tx_type in routes:
                 raise RuntimeError(f"transaction type {tx_type} is routed twice")

@@ -17,6 +17,7 @@ from pydantic import Field
 from node.contracts.consent import require_consent
 from node.contracts.context import TxContext, TxRoute, route
 from node.contracts.dates import add_months, days_between, parse_date
+from node.contracts.erasure import require_not_erased
 from node.contracts.errors import fail
 from node.contracts.models import DateText, Fen, Hex64, Payload, PositiveFen, RecordId, ShortText, BasisPoints
 from node.contracts.registry import get_subject_or_fail
@@ -170,6 +171,7 @@ def register_loan(tc: TxContext, payload: LoanRegisterPayload) -> None:
     if tc.state.get(f"loan/{payload.loan_id}") is not None:
         fail("duplicate_id", loan_id=payload.loan_id)
     get_subject_or_fail(tc.state, payload.subject_id)
+    require_not_erased(tc.state, payload.subject_id)
     for guarantor in payload.guarantors:
         get_subject_or_fail(tc.state, guarantor)
     require_consent(tc.state, payload.subject_id, tc.sender.member_id, "data_sharing", tc.today)

@@ -12,6 +12,7 @@ from node.contracts.collection import collector_mandate_active as _collector_man
 from node.contracts.consent import consent_status
 from node.contracts.credit import is_negative
 from node.contracts.dates import add_years
+from node.contracts.erasure import erasure_marker
 from node.contracts.delinquency import GRADE_NAMES_ZH, loan_grade
 from node.contracts.loans import days_past_due, outstanding
 from node.contracts.params import load_params
@@ -113,6 +114,15 @@ def consent_active(state: Any, subject_id: str, grantee: str, purpose: str, date
 def consent_state(state: Any, subject_id: str, grantee: str, purpose: str, date: str) -> str:
     """"active", "expired", "revoked" or "none": why a consent check passed or failed."""
     return consent_status(state, subject_id, grantee, purpose, date)
+
+
+def subject_erasure(state: Any, subject_id: str) -> dict[str, Any] | None:
+    """Return the subject's erasure marker {state: "erased" | "frozen", erasure_id, since, retain_until}, or None."""
+    return erasure_marker(state, subject_id)
+
+
+def get_erasure(state: Any, erasure_id: str) -> dict[str, Any] | None:
+    return state.get(f"erasure/{erasure_id}")
 
 
 def collector_mandate_active(state: Any, member_id: str, subject_id: str, date: str) -> bool:

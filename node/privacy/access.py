@@ -8,6 +8,11 @@ store. It reads consents and mandates only through the query functions of
 Rules, checked in this order:
 
 1. Data erased or frozen in the off-chain store is not served to anyone (`erased`, `frozen`).
+   Personal details of a subject that the chain marks erased or frozen (a
+   committed `subject.erase`) are refused the same way, even on a node that has
+   not yet applied the erasure event to its store. Credit reports are built
+   from chain records, which stay under the credit-reporting retention rule,
+   so the chain marker does not refuse them.
 2. A data subject reads only its own data (`not_subject`). Its own reports are
    always allowed. The decision carries how many it has had this year, so the
    caller can charge for reports beyond the free ones.
@@ -91,6 +96,7 @@ def check_access(
 
     `store_state` is the subject's state in this node's off-chain store
     ("active", "frozen", "erased" or None); pass it when the read serves details.
+    For `kind="details"` the chain's erasure marker is checked as well.
     """
     if purpose not in PURPOSES:
         raise PrivacyError("invalid_purpose", purpose=purpose)
@@ -98,6 +104,8 @@ def check_access(
         raise PrivacyError("erased", subject_id=subject_id)
     if store_state == "frozen":
         raise PrivacyError("frozen", subject_id=subject_id)
+    if kind == "details":
+        _check_chain_erasure(state, subject_id)
 
     if reader.is_subject:
         return _check_subject_self(state, reader, subject_id, purpose, date)
@@ -122,6 +130,16 @@ def check_access(
             code = _CONSENT_REFUSALS.get(status, "no_consent")
             raise PrivacyError(code, member_id=reader.member_id, subject_id=subject_id, purpose=consent_purpose, date=date)
     return AccessDecision(basis="consent", member_id=reader.member_id, purpose=purpose, audit=False)
+
+
+def _check_chain_erasure(state: Any, subject_id: str) -> None:
+    """Raise `erased` or `frozen` when a committed subject.erase marks the subject on chain."""
+    marker = queries.subject_erasure(state, subject_id)
+    if marker is None:
+        return
+    if marker["state"] == "erased":
+        raise PrivacyError("erased", subject_id=subject_id, erasure_id=marker["erasure_id"])
+    raise PrivacyError("frozen", subject_id=subject_id, erasure_id=marker["erasure_id"], retain_until=marker["retain_until"])
 
 
 def _check_subject_self(state: Any, reader: Reader, subject_id: str, purpose: str, date: str) -> AccessDecision:

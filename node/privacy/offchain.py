@@ -206,27 +206,45 @@ class OffchainStore:
 
     # Erasure
 
-    def erase(self, subject_id: str, now_ms: int, reason: str) -> None:
+    def erase(self, subject_id: str, now_ms: int, reason: str, erasure_id: str | None = None) -> None:
         """Destroy the subject's data key, then delete its ciphertext and mark it erased.
 
         Erasing a subject this node never stored still records the erased status,
         so a later copy from a peer is not served either. Erasing twice is a no-op.
+        `erasure_id` names the on-chain `subject.erase` request, when there is one.
         """
         check_subject_id(subject_id)
         self._vault.destroy(subject_id)
         key = subject_id.encode("ascii")
         status = {"state": STATE_ERASED, "changed_at_ms": now_ms, "reason": reason}
+        if erasure_id is not None:
+            status["erasure_id"] = erasure_id
         self._store.write([(RECORD_PREFIX + key, None), (STATUS_PREFIX + key, canonical_bytes(status))])
         logger.info("erased subject %s: %s", subject_id, reason)
 
-    def freeze(self, subject_id: str, now_ms: int, retain_until: str, reason: str) -> None:
-        """Keep the subject's data but stop serving it until `retain_until` (YYYY-MM-DD), when retention law applies."""
+    def freeze(
+        self,
+        subject_id: str,
+        now_ms: int,
+        retain_until: str,
+        reason: str,
+        erasure_id: str | None = None,
+        missing_ok: bool = False,
+    ) -> None:
+        """Keep the subject's data but stop serving it until `retain_until` (YYYY-MM-DD), when retention law applies.
+
+        A subject this node never stored raises `subject_not_found`, unless
+        `missing_ok` is set: then only the frozen status is written, so nothing
+        new is stored for the subject until the retention date.
+        """
         state = self.state(subject_id)
-        if state is None:
+        if state is None and not missing_ok:
             raise PrivacyError("subject_not_found", subject_id=subject_id)
         if state == STATE_ERASED:
             raise PrivacyError("erased", subject_id=subject_id)
         status = {"state": STATE_FROZEN, "changed_at_ms": now_ms, "reason": reason, "retain_until": retain_until}
+        if erasure_id is not None:
+            status["erasure_id"] = erasure_id
         self._store.write([(STATUS_PREFIX + subject_id.encode("ascii"), canonical_bytes(status))])
         logger.info("froze subject %s until %s: %s", subject_id, retain_until, reason)
 
