@@ -1,0 +1,92 @@
+"""Error catalogue and Accept-Language negotiation."""
+
+from __future__ import annotations
+
+import pytest
+
+from node import api_messages, i18n
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, "zh-CN"),
+        ("", "zh-CN"),
+        ("en", "en"),
+        ("en-US,en;q=0.9", "en"),
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"),
+        ("zh-TW", "zh-CN"),
+        ("fr-FR, en;q=0.5", "en"),
+        ("en;q=0.2, zh;q=0.8", "zh-CN"),
+        ("zh;q=0, en;q=0.1", "en"),
+        ("de, fr", "zh-CN"),
+        ("*", "zh-CN"),
+        ("en;q=abc, zh;q=0.5", "zh-CN"),
+        ("en;q=1.5", "zh-CN"),
+        (",,,;;;", "zh-CN"),
+    ],
+)
+def test_negotiate_language_cases(header: str | None, expected: str) -> None:
+    assert i18n.negotiate_language(header) == expected
+
+
+def test_negotiate_language_english_default() -> None:
+    assert i18n.negotiate_language(None, default="en") == "en"
+    assert i18n.negotiate_language("de", default="en") == "en"
+    assert i18n.negotiate_language("zh", default="en") == "zh-CN"
+
+
+def test_negotiate_language_rejects_bad_default() -> None:
+    with pytest.raises(ValueError):
+        i18n.negotiate_language("en", default="fr")
+
+
+def test_every_code_has_both_languages() -> None:
+    api_messages.register_all()
+    codes = i18n.known_codes()
+    assert "path_not_found" in codes
+    assert "invalid_signature" in codes
+    assert "mempool_full" in codes
+    for code in codes:
+        english = i18n.message_for(code, "en")
+        chinese = i18n.message_for(code, "zh-CN")
+        assert english and chinese, code
+        assert english != chinese, code
+        assert english.isascii(), code
+        assert any("\u4e00" <= char <= "\u9fff" for char in chinese), code
+        assert 400 <= i18n.status_for(code) <= 599, code
+
+
+def test_contract_and_privacy_codes_registered() -> None:
+    api_messages.register_all()
+    assert i18n.status_for("contact_hours") == api_messages.CONTRACT_ERROR_STATUS
+    assert i18n.status_for("no_consent") == 403
+    # The transaction layer registers first, so its wording of a shared code wins.
+    assert i18n.status_for("invalid_signature") == 400
+
+
+def test_unknown_code_gets_generic_message() -> None:
+    assert i18n.status_for("no_such_code_xyz") == 422
+    assert "no_such_code_xyz" in i18n.message_for("no_such_code_xyz", "en")
+    assert "no_such_code_xyz" in i18n.message_for("no_such_code_xyz", "zh-CN")
+
+
+def test_register_keeps_first_entry() -> None:
+    i18n.register_messages({"test_only_code": (418, "First.", "第一。")})
+    i18n.register_messages({"test_only_code": (400, "Second.", "第二。")})
+    assert i18n.message_for("test_only_code", "en") == "First."
+    i18n.register_messages({"test_only_code": (400, "Second.", "第二。")}, replace=True)
+    assert i18n.status_for("test_only_code") == 400
+
+
+def test_register_rejects_bad_status() -> None:
+    with pytest.raises(ValueError):
+        i18n.register_messages({"test_bad_status": (200, "Fine.", "好。")})
+
+
+def test_error_body_shape() -> None:
+    body = i18n.error_body("path_not_found", "en", {"path": "/x"})
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == "path_not_found"
+    assert body["error"]["details"] == {"path": "/x"}
+    assert body["error"]["message"].startswith("No resource")
