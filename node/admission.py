@@ -1,0 +1,93 @@
+"""Admission of transactions into the mempool, from the HTTP API and from peers' gossip.
+
+Checks, in order: encoding and signature (node.tx), expiry against the node's
+clock, chain id, a (sender, nonce) already committed, the contracts' cheap
+`check_tx` (sender known, role allowed, payload shape), then the mempool's own
+bounds and duplicate checks. Admitted envelopes from the API are queued for
+gossip. Envelopes that came by gossip are not gossiped again, because every
+member node is connected to every other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, OrderedDict
+from typing import Any, Callable
+
+from node.api import SubmitResult
+from node.canonical import CanonicalError
+from node.chain import Chain
+from node.execution import ContractError, Executor
+from node.mempool import Mempool, MempoolError
+from node.tx import TxError, TxVerifier, compute_tx_id
+
+REJECTED_REMEMBERED_MAX = 10_000
+GOSSIP_BATCH_MAX = 500
+
+log = logging.getLogger("xinlian.admission")
+
+
+class Admission:
+    def __init__(self, chain: Callable[[], Chain], mempool: Mempool, verifier: TxVerifier, executor: Executor, now_ms: Callable[[], int]) -> None:
+        self._chain = chain
+        self.mempool = mempool
+        self.verifier = verifier
+        self.executor = executor
+        self.now_ms = now_ms
+        self.admitted_total = 0
+        self.rejected_by_code: Counter[str] = Counter()
+        self.rejected: OrderedDict[str, str] = OrderedDict()  # tx_id -> reason, bounded, for GET /v1/transactions
+        self.gossip_queue: list[dict[str, Any]] = []
+
+    def admit(self, envelope: Any, from_peer: bool = False) -> SubmitResult:
+        tx_id = _tx_id_or_none(envelope)
+        try:
+            self._check_and_add(envelope)
+        except TxError as exc:
+            return self._reject(tx_id, exc.code, str(exc), exc.details)
+        except ContractError as exc:
+            details = dict(exc.details)
+            if exc.rule:
+                details["rule"] = exc.rule
+            return self._reject(tx_id, exc.code, exc.code, details)
+        except MempoolError as exc:
+            if exc.code == "duplicate_tx":
+                # Submitting the same pending transaction again is harmless: report it as pending.
+                return SubmitResult(tx_id)
+            return self._reject(tx_id, exc.code, str(exc), {})
+        self.admitted_total += 1
+        if not from_peer and len(self.gossip_queue) < self.mempool.limits.tx_count_max:
+            self.gossip_queue.append(envelope)
+        return SubmitResult(tx_id)
+
+    def _check_and_add(self, envelope: Any) -> None:
+        now_ms = self.now_ms()
+        vtx = self.verifier.verify(envelope, now_ms=now_ms)
+        chain = self._chain()
+        if vtx.tx_id in self.mempool:
+            raise MempoolError("duplicate_tx", f"transaction {vtx.tx_id} is already pending")
+        if chain.get_tx(vtx.tx_id) is not None or chain.nonce_committed(vtx.sender, vtx.nonce):
+            raise TxError("duplicate_nonce", f"sender {vtx.sender} already committed a transaction with nonce {vtx.nonce!r}", nonce=vtx.nonce)
+        self.executor.check_tx(chain.state(), vtx.tx, now_ms)
+        self.mempool.add(vtx)
+
+    def _reject(self, tx_id: str | None, code: str, reason: str, details: dict[str, Any]) -> SubmitResult:
+        self.rejected_by_code[code] += 1
+        if tx_id is not None and code not in ("duplicate_nonce", "duplicate_tx"):
+            # A duplicate's id may be the id of a pending or committed transaction; never shadow it.
+            self.rejected[tx_id] = f"{code}: {reason}"
+            if len(self.rejected) > REJECTED_REMEMBERED_MAX:
+                self.rejected.popitem(last=False)
+        return SubmitResult(tx_id, code, details)
+
+    def take_gossip(self) -> list[list[dict[str, Any]]]:
+        """Remove and return queued envelopes in batches of at most GOSSIP_BATCH_MAX."""
+        queued, self.gossip_queue = self.gossip_queue, []
+        return [queued[start : start + GOSSIP_BATCH_MAX] for start in range(0, len(queued), GOSSIP_BATCH_MAX)]
+
+
+def _tx_id_or_none(envelope: Any) -> str | None:
+    try:
+        return compute_tx_id(envelope) if isinstance(envelope, dict) else None
+    except CanonicalError:
+        return None

@@ -1,0 +1,187 @@
+"""The running node as seen by the HTTP API: `NodeBackend` implements `node.api.ApiBackend`.
+
+Reads come from the node's chain at its head; submissions go through the
+node's admission. Everything here runs on the event loop and reads LevelDB
+directly, which is fast enough for single-object reads.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+from typing import TYPE_CHECKING, Any, Mapping
+
+from node.api import SubmitResult
+from node.api_errors import ApiError
+from node.chain import Chain
+from node.events import Subscription
+from node.metrics import MetricFamily, NodeMetrics
+from node.privacy.access import check_access, reader_for_key
+from node.privacy.read_auth import Reader, ReadVerifier
+from node.tx import compute_tx_id
+
+if TYPE_CHECKING:
+    from node.daemon import Node
+
+
+def block_date(chain: Chain, utc_offset_minutes: int) -> str:
+    """Return the date (YYYY-MM-DD) of the head block's time in the consortium's fixed UTC offset."""
+    offset = datetime.timezone(datetime.timedelta(minutes=utc_offset_minutes))
+    return datetime.datetime.fromtimestamp(chain.head().timestamp_ms / 1000, tz=offset).date().isoformat()
+
+# Object kinds of node.api_reads.OBJECT_KINDS and the state key prefix each is stored under.
+OBJECT_PREFIXES = {
+    "member": "member/",
+    "loan": "loan/",
+    "case": "case/",
+    "mandate": "mandate/",
+    "dispute": "dispute/",
+    "complaint": "complaint/",
+}
+
+
+def header_to_api(header: Any) -> dict[str, Any]:
+    """Return a block header with the field names of the API (SPEC section 3)."""
+    return {
+        "height": header.height,
+        "previous_hash": header.prev_hash,
+        "timestamp": header.timestamp_ms,
+        "proposer": header.proposer,
+        "view": header.view,
+        "payload_digest": header.payload_digest,
+        "transactions_root": header.tx_root,
+        "state_root": header.state_root,
+        "block_hash": header.block_hash(),
+    }
+
+
+class NodeBackend:
+    def __init__(self, node: "Node") -> None:
+        self._node = node
+        self._read_verifier = ReadVerifier(lambda key: reader_for_key(self._chain().state(), key), clock_ms=node.clock.now_ms)
+
+    def _chain(self) -> Chain:
+        chain = self._node.chain
+        assert chain is not None, "the API runs only while the node is started"
+        return chain
+
+    @property
+    def default_language(self) -> str:
+        return self._node.config.language
+
+    async def submit_transactions(self, envelopes: list[Any]) -> list[SubmitResult]:
+        admission = self._node.admission
+        assert admission is not None
+        # TODO: verify the signatures of a large batch in a process pool first. node.tx.TxVerifier
+        # keeps its signature cache private, so pooled results cannot be handed to it yet.
+        return [admission.admit(envelope) for envelope in envelopes]
+
+    def get_transaction(self, tx_id: str) -> dict[str, Any] | None:
+        location = self._chain().get_tx(tx_id)
+        if location is not None:
+            return {"tx_id": tx_id, "status": "committed", "height": location.height, "index": location.index, "receipt": location.receipt}
+        if tx_id in self._node.mempool:
+            return {"tx_id": tx_id, "status": "pending"}
+        admission = self._node.admission
+        reason = admission.rejected.get(tx_id) if admission is not None else None
+        if reason is not None:
+            return {"tx_id": tx_id, "status": "rejected", "reason": reason}
+        return None
+
+    def get_block(self, height: int | None) -> dict[str, Any] | None:
+        chain = self._chain()
+        if height is None:
+            height = chain.height
+        header = chain.get_header(height)
+        if header is None:
+            return None
+        tx_ids = [compute_tx_id(envelope) for envelope in chain.get_block_txs(height)]
+        return {"header": header_to_api(header), "tx_ids": tx_ids, "certificate": chain.get_certificate(height)}
+
+    def status(self) -> dict[str, Any]:
+        return self._node.status()
+
+    def list_members(self) -> list[dict[str, Any]]:
+        return [value for _, value in self._chain().state().scan("member/")]
+
+    def get_params(self) -> dict[str, Any]:
+        params = self._chain().state().get("params")
+        return params if isinstance(params, dict) else {}
+
+    def get_object(self, kind: str, object_id: str) -> dict[str, Any] | None:
+        state = self._chain().state()
+        if kind == "loan_schedule":
+            loan = state.get(f"loan/{object_id}")
+            if not isinstance(loan, dict):
+                return None
+            return {"loan_id": object_id, "schedule": loan.get("schedule", [])}
+        prefix = OBJECT_PREFIXES.get(kind)
+        if prefix is None:
+            return None
+        value = state.get(prefix + object_id)
+        return value if isinstance(value, dict) else None
+
+    def read_state(self, key: str) -> Any | None:
+        return self._chain().state().get(key)
+
+    def prove_state(self, key: str) -> dict[str, Any]:
+        value, proof, root = self._chain().prove(key)
+        return {"key": key, "value": value, "state_root": root, "proof": proof.to_dict()}
+
+    def verify_read_request(self, method: str, path_with_query: str, body: bytes, headers: Mapping[str, str]) -> Reader:
+        return self._read_verifier.verify(method, path_with_query, body, headers)
+
+    async def subject_report(self, subject_id: str, reader: Reader, purpose: str) -> dict[str, Any]:
+        chain = self._chain()
+        state = chain.state()
+        date = block_date(chain, self._node.genesis.utc_offset_minutes)
+        decision = check_access(state, reader, subject_id, purpose, date)
+        try:
+            queries = importlib.import_module("node.contracts.queries")
+            build_report = getattr(queries, "credit_report")
+        except (ImportError, AttributeError):
+            raise ApiError("not_implemented", {"reason": "the contracts provide no credit report yet"}, status=501) from None
+        report = build_report(state, subject_id, date)
+        # TODO: record the query on chain (SPEC section 5); the node has no client key to sign it with.
+        return {"subject_id": subject_id, "purpose": purpose, "basis": decision.basis, "as_of": date, "height": chain.height, "report": report}
+
+    def subscribe_events(self, types: frozenset[str] | None, member: str | None) -> Subscription:
+        return self._node.events.subscribe(types, member)
+
+    def metrics_snapshot(self) -> NodeMetrics:
+        node = self._node
+        admission = node.admission
+        replica = node.replica
+        network = node.network
+        extra = [
+            MetricFamily("xinlian_syncing", "gauge", "1 while the node catches up from peers", {(): int(node.syncing)}),
+            MetricFamily("xinlian_consensus_messages_dropped_total", "counter", "consensus messages dropped before the replica", {(): node.consensus_dropped}),
+        ]
+        if replica is not None:
+            extra.append(
+                MetricFamily(
+                    "xinlian_consensus_rejections_total",
+                    "counter",
+                    "peer messages the replica rejected, by reason",
+                    {(("reason", reason),): count for reason, count in sorted(replica.counters.items())},
+                )
+            )
+        if network is not None:
+            extra.append(
+                MetricFamily(
+                    "xinlian_p2p_events_total",
+                    "counter",
+                    "peer link events (drops, refusals, failures), by kind",
+                    {(("kind", kind),): count for kind, count in sorted(network.counters.items())},
+                )
+            )
+        return NodeMetrics(
+            height=self._chain().height,
+            view=replica.view if replica is not None else 0,
+            mempool_size=len(node.mempool),
+            peers_connected=len(network.connected_peers()) if network is not None else 0,
+            tx_admitted_total=admission.admitted_total if admission is not None else 0,
+            tx_rejected_total=dict(admission.rejected_by_code) if admission is not None else {},
+            event_subscribers=node.events.subscriber_count,
+            extra=extra,
+        )
