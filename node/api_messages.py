@@ -1,10 +1,11 @@
 """Error codes of the transaction layer, and registration of every component's codes with `node.i18n`.
 
 Transaction parsing (`node.tx.TxError`) and mempool admission raise codes with
-English-only text, so their bilingual messages live here. The contracts and
-the personal-data layer keep their own catalogues, which `register_all` adds.
-Registration order decides which text a code shared by two components gets:
-the transaction layer's, then the personal-data layer's, then the contracts'.
+English-only text, so their bilingual messages live here. The canonical JSON
+codes that they share with the HTTP layer are in `node.i18n`. The contracts and the
+personal-data layer keep their own catalogues, which `register_all` adds.
+Every code has one meaning and one text: a code registered twice with
+different text raises `i18n.MessageConflictError`.
 """
 
 from __future__ import annotations
@@ -95,9 +96,20 @@ def _register_privacy() -> None:
 
 
 def _register_contracts() -> None:
+    """Register the contract codes; a code the personal-data layer shares keeps that layer's HTTP status.
+
+    The personal-data layer takes the text of its D3 and D4 codes from the
+    contract catalogue and returns them over HTTP. A contract returns them only
+    in receipts, so the shared entry carries the personal-data layer's status.
+    """
     try:
         from node.contracts.errors import CATALOGUE
     except ImportError:
         return
-    messages = {code: (CONTRACT_ERROR_STATUS, english, chinese) for code, (_, english, chinese) in CATALOGUE.items()}
+    messages = {}
+    for code, (_, english, chinese) in CATALOGUE.items():
+        existing = i18n.registered_entry(code)
+        if existing is not None and existing[1:] == (english, chinese):
+            continue
+        messages[code] = (CONTRACT_ERROR_STATUS, english, chinese)
     i18n.register_messages(messages)

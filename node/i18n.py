@@ -9,11 +9,8 @@ layer) register their own codes with `register_messages`, in the same
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any, Mapping
-
-logger = logging.getLogger("xinlian.i18n")
 
 LANGUAGE_CHINESE = "zh-CN"
 LANGUAGE_ENGLISH = "en"
@@ -38,6 +35,8 @@ _CATALOGUE: dict[str, tuple[int, str, str]] = {
         "The request body is larger than this node accepts: split the batch.",
         "请求体超出本节点的大小上限：请拆分批次。",
     ),
+    # Canonical JSON codes (node.canonical.CanonicalError): raised for a request body, and
+    # through node.tx.TxError for a single transaction, so the transaction layer shares them.
     "invalid_json": (400, "The request body is not valid JSON.", "请求体不是有效的 JSON。"),
     "invalid_utf8": (400, "The request body is not valid UTF-8.", "请求体不是有效的 UTF-8 编码。"),
     "float_not_allowed": (
@@ -103,21 +102,32 @@ _CATALOGUE: dict[str, tuple[int, str, str]] = {
         "The node cannot serve this request now: try again later.",
         "本节点暂时无法处理该请求：请稍后重试。",
     ),
+    "not_implemented": (
+        501,
+        "This node does not implement this request yet: ask the node's operator to upgrade it.",
+        "本节点尚未实现该请求：请联系节点运维方升级。",
+    ),
     "internal_error": (
         500,
         "The node failed while handling the request: this is a bug, please report it with the request.",
         "节点处理请求时出错：这是程序缺陷，请连同请求一起报告。",
     ),
 }
+# The HTTP layer's own codes, before other components register theirs.
+HTTP_CODES = frozenset(_CATALOGUE)
 _LOCK = threading.Lock()
+
+
+class MessageConflictError(ValueError):
+    """Two components registered one error code with different status or text."""
 
 
 def register_messages(messages: Mapping[str, tuple[int, str, str]], replace: bool = False) -> None:
     """Add error codes with their status and messages to the catalogue.
 
-    A code already present keeps its first entry unless `replace` is true,
-    because two components that pick the same code should agree on its text.
-    A differing duplicate is logged so the conflict is visible.
+    Every code has one meaning, so registering a code again with a different
+    status or text raises MessageConflictError unless `replace` is true. The
+    same entry registered twice is accepted.
     """
     with _LOCK:
         for code, entry in sorted(messages.items()):
@@ -126,9 +136,17 @@ def register_messages(messages: Mapping[str, tuple[int, str, str]], replace: boo
                 raise ValueError(f"error code {code!r} has HTTP status {status!r}, expected 400-599")
             existing = _CATALOGUE.get(code)
             if existing is not None and existing != (status, english, chinese) and not replace:
-                logger.warning("error code %s registered twice with different entries; keeping the first", code)
-                continue
+                raise MessageConflictError(
+                    f"error code {code!r} is already registered as {existing!r}, not {entry!r}: "
+                    "rename one of the codes or use the same text"
+                )
             _CATALOGUE[code] = (status, english, chinese)
+
+
+def registered_entry(code: str) -> tuple[int, str, str] | None:
+    """Return the (HTTP status, English, Chinese) entry of `code`, or None if no component registered it."""
+    with _LOCK:
+        return _CATALOGUE.get(code)
 
 
 def is_known(code: str) -> bool:

@@ -134,9 +134,38 @@ def _contract_payload_schemas() -> tuple[dict[str, dict[str, Any]], dict[str, di
     nested: dict[str, dict[str, Any]] = {}
     for tx_type, entry in sorted(ROUTES.items()):
         schema = entry.model.model_json_schema(ref_template="#/components/schemas/{model}")
-        nested.update(schema.pop("$defs", {}))
-        schemas[tx_type] = schema
+        for name, definition in schema.pop("$defs", {}).items():
+            nested[name] = to_openapi_30(definition)
+        schemas[tx_type] = to_openapi_30(schema)
     return schemas, nested
+
+
+def to_openapi_30(schema: Any) -> Any:
+    """Rewrite a pydantic (JSON Schema 2020-12) schema in the OpenAPI 3.0 dialect.
+
+    OpenAPI 3.0 has no "null" type and no `const`, so an optional field's
+    `anyOf: [X, {"type": "null"}]` becomes X with `nullable: true`, and
+    `const: v` becomes `enum: [v]`.
+    """
+    if isinstance(schema, list):
+        return [to_openapi_30(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {key: to_openapi_30(value) for key, value in schema.items()}
+    if "const" in result:
+        result["enum"] = [result.pop("const")]
+    variants = result.get("anyOf")
+    if isinstance(variants, list) and {"type": "null"} in variants:
+        others = [variant for variant in variants if variant != {"type": "null"}]
+        del result["anyOf"]
+        if len(others) == 1 and "$ref" not in others[0]:
+            result = {**others[0], **result}
+        elif len(others) == 1:
+            result["allOf"] = others  # siblings of a $ref are ignored in OpenAPI 3.0
+        else:
+            result["anyOf"] = others
+        result["nullable"] = True
+    return result
 
 
 def payload_schemas() -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:

@@ -25,6 +25,7 @@ from node.contracts.erasure import require_not_erased
 from node.contracts.errors import fail
 from node.contracts.models import DateText, Hex64, Payload, RecordId, ShortText
 from node.contracts.registry import get_member_or_fail, get_subject_or_fail
+from node.execution import Event
 
 # D3: categories that may never be collected, matched as words of an input name.
 FORBIDDEN_WORDS = ("religion", "religious", "gene", "genes", "genetic", "fingerprint", "fingerprints", "blood", "disease", "diseases", "medical", "health")
@@ -86,16 +87,39 @@ def _words(name: str) -> set[str]:
     return set(parts) | {"_".join(parts[i:i + 2]) for i in range(len(parts) - 1)}
 
 
+def notice_sent(state: Any, loan_id: str, today: str) -> bool:
+    """Check whether a notice to the subject about the loan was sent on or before `today` (D5)."""
+    return any(notice["sent_on"] <= today for _, notice in state.scan(f"notice/{loan_id}/"))
+
+
 def require_notice(state: Any, loan: dict[str, Any], today: str) -> None:
     """D5: a negative record needs a notice to the subject sent on or before today."""
-    for _, notice in state.scan(f"notice/{loan['loan_id']}/"):
-        if notice["sent_on"] <= today:
-            return
-    fail("notice_required", loan_id=loan["loan_id"])
+    if not notice_sent(state, loan["loan_id"], today):
+        fail("notice_required", loan_id=loan["loan_id"])
 
 
 def is_negative(loan: dict[str, Any]) -> bool:
+    """Check whether the loan is a negative record, so reports show its delinquency (D5, D6)."""
     return loan["negative_on"] is not None
+
+
+def mark_overdue_negative(state: Any, loan: dict[str, Any], today: str, dpd: int, events: list[Event]) -> None:
+    """Make an overdue loan a negative record if the subject was notified, else ask the creditor for the notice (D5).
+
+    Without a notice the loan stays out of reports as a negative record, and
+    `negative_pending_on` keeps the day it first became overdue. The
+    `notice.required` event goes to the creditor once; `notice.record` then
+    makes the record negative.
+    """
+    if loan["negative_on"] is not None:
+        return
+    if notice_sent(state, loan["loan_id"], today):
+        loan["negative_on"] = today
+        return
+    if loan.get("negative_pending_on") is None:
+        loan["negative_pending_on"] = today
+        data = {"loan_id": loan["loan_id"], "subject_id": loan["subject_id"], "dpd": dpd, "overdue_on": today}
+        events.append(Event("notice.required", data, (loan["creditor"],)))
 
 
 def record_notice(tc: TxContext, payload: NoticePayload) -> None:
@@ -108,7 +132,12 @@ def record_notice(tc: TxContext, payload: NoticePayload) -> None:
     if payload.sent_on > tc.today:
         fail("invalid_date", sent_on=payload.sent_on, reason="notice date is in the future")
     tc.state.put(key, {"notice_id": payload.notice_id, "loan_id": payload.loan_id, "subject_id": loan["subject_id"], "notice_hash": payload.notice_hash, "sent_on": payload.sent_on, "recorded_on": tc.today})
-    tc.emit("notice.recorded", {"loan_id": payload.loan_id, "notice_id": payload.notice_id}, (tc.sender.member_id,))
+    pending_on = loan.get("negative_pending_on")
+    if loan["negative_on"] is None and pending_on is not None:
+        # The record turns negative from the later of the overdue day and the notice day.
+        loan["negative_on"] = max(pending_on, payload.sent_on)
+        tc.state.put(f"loan/{payload.loan_id}", loan)
+    tc.emit("notice.recorded", {"loan_id": payload.loan_id, "notice_id": payload.notice_id, "negative_on": loan["negative_on"]}, (tc.sender.member_id,))
 
 
 def add_statement(tc: TxContext, payload: StatementPayload) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from node.contracts import collection
+from node.contracts.credit import mark_overdue_negative
 from node.contracts.dates import add_days, local_date
 from node.contracts.loans import days_past_due, oldest_unpaid_due
 from node.contracts.params import load_params
@@ -80,8 +81,7 @@ def _update_overdue(state: Any, loan: dict[str, Any], dpd: int, today: str, even
         if loan["overdue_since"] is None:
             events.append(Event("loan.overdue", {"loan_id": loan["loan_id"], "subject_id": loan["subject_id"], "dpd": dpd}, (creditor,)))
             state.put(overdue_key, 1)
-            if loan["negative_on"] is None:
-                loan["negative_on"] = today
+            mark_overdue_negative(state, loan, today, dpd, events)
         loan["overdue_since"] = oldest_unpaid_due(loan)
         loan["delinquency_ended_on"] = None
         return

@@ -39,7 +39,7 @@ CATALOGUE: dict[str, tuple[str | None, str, str]] = {
     "unknown_subject": (None, "No registered subject with this id.", "不存在该数据主体编号。"),
     "subject_key_in_use": (None, "The subject key is already registered.", "该数据主体公钥已被登记。"),
     "consent_required": ("D1", "No active consent from the subject covers this processing.", "没有该数据主体的有效授权覆盖此处理。"),
-    "written_consent_required": ("D4", "Income, deposit and property data need explicit written consent.", "收入、存款、财产信息须取得数据主体明确的书面同意。"),
+    "written_consent_required": ("D4", "Income, deposit and property data need the subject's explicit written consent.", "收入、存款、财产信息须取得数据主体明确的书面同意。"),
     "forbidden_field": ("D3", "Religion, genes, fingerprints, blood type, disease and medical history may not be collected.", "不得采集宗教信仰、基因、指纹、血型、疾病和病史信息。"),
     "evidence_required": ("D1", "A member acting for a subject must attach evidence.", "成员代数据主体操作时须附证据摘要。"),
     "consent_inactive": ("D11", "The consent is already revoked or expired.", "该授权已撤回或已过期。"),
@@ -50,7 +50,7 @@ CATALOGUE: dict[str, tuple[str | None, str, str]] = {
     "subject_erased": ("D13", "The subject's data was erased, so no new consent, processing or access is accepted.", "该数据主体的信息已删除，不再接受新的授权、处理或访问。"),
     "subject_frozen": ("D13", "The subject's data is frozen under a retention duty: it is kept but not processed until the retention date.", "该数据主体的信息因法定保存义务被冻结：保存期届满前仅保存、不处理。"),
     "retention_applies": ("D13", "The subject has an open loan whose data must be kept: send mode freeze with retain_until instead.", "该数据主体仍有未结清贷款，相关信息须依法保存：请改用 freeze 模式并填写 retain_until。"),
-    "free_reports_used": ("D8", "The subject has used the free own reports of this year.", "本年度免费查询本人报告次数已用完。"),
+    "free_reports_used": ("D8", "The subject has used this year's free reports of its own data: set paid to true to query again.", "本年度免费查询本人报告的次数已用完：如需再次查询，请将 paid 设为 true。"),
     # Loans and repayments.
     "schedule_mismatch": ("L1", "The schedule's instalments do not sum to principal plus interest.", "还款计划各期之和不等于本金加利息。"),
     "invalid_schedule": ("L4", "The schedule's instalments must be numbered 1..n with increasing due dates.", "还款计划各期须从 1 连续编号且到期日递增。"),

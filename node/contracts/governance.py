@@ -178,7 +178,7 @@ def expire_proposal(state: Any, proposal_id: str, today: str) -> list[Event]:
     proposal["status"] = "expired"
     proposal["decided_on"] = today
     state.put(f"proposal/{proposal_id}", proposal)
-    return [Event("governance.decided", {"proposal_id": proposal_id, "status": "expired"}, ())]
+    return [Event("governance.decided", {"proposal_id": proposal_id, "status": "expired", "kind": proposal["action"]["kind"]}, ())]
 
 
 def activate_validators(state: Any, ctx: BlockContext) -> list[Event]:

@@ -160,6 +160,16 @@ def creditor_loan(tc: TxContext, loan_id: str) -> dict[str, Any]:
     return loan
 
 
+def record_peak_dpd(tc: TxContext, loan: dict[str, Any]) -> None:
+    """Raise the loan's max_dpd to its DPD at the block date, before a transaction changes what is due.
+
+    A repayment, settlement, write-off or new plan can lower DPD at once, and the
+    time step refreshes a loan only on its event dates, so without this the peak
+    reached on the day of the change would be lost.
+    """
+    loan["max_dpd"] = max(loan["max_dpd"], days_past_due(loan, tc.today))
+
+
 def save_loan(tc: TxContext, loan: dict[str, Any]) -> None:
     """Store a changed loan and bring its delinquency status and indexes up to date."""
     from node.contracts.delinquency import refresh_loan
@@ -202,6 +212,7 @@ def register_loan(tc: TxContext, payload: LoanRegisterPayload) -> None:
         "overdue_since": None,
         "delinquency_ended_on": None,
         "negative_on": None,
+        "negative_pending_on": None,
         "next_event_on": None,
         "case_id": None,
         "charges": [],
@@ -222,6 +233,7 @@ def charge_loan(tc: TxContext, payload: LoanChargePayload) -> None:
         fail("duplicate_id", charge_id=payload.charge_id)
     if payload.number > len(loan["instalments"]):
         fail("not_found", loan_id=payload.loan_id, number=payload.number)
+    record_peak_dpd(tc, loan)
     loan["instalments"][payload.number - 1]["costs"] += payload.amount
     loan["charges"].append({"charge_id": payload.charge_id, "number": payload.number, "kind": payload.kind, "amount": payload.amount, "charged_on": tc.today})
     save_loan(tc, loan)
@@ -241,6 +253,7 @@ def restructure_loan(tc: TxContext, payload: LoanRestructurePayload) -> None:
     planned = sum(item.principal for item in payload.schedule)
     if planned != remaining:
         fail("schedule_mismatch", outstanding_principal=remaining, schedule_principal=planned)
+    record_peak_dpd(tc, loan)
     # Close out every unpaid instalment at what was paid on it; its unpaid interest and
     # costs move into the plan's first instalment, its unpaid principal into the plan.
     carried_interest = sum(unpaid(item, "interest") for item in loan["instalments"])

@@ -162,6 +162,9 @@ def credit_report(state: Any, subject_id: str, as_of_date: str) -> dict[str, Any
         kept_raw.append(loan)
         view = loan_view(loan, as_of_date, params)
         entry = {name: view[name] for name in ("loan_id", "creditor", "principal", "currency", "start_date", "status", "outstanding", "dpd", "max_dpd", "classification", "classification_zh", "credit_balance", "recovered", "waived", "written_off_amount", "closed_on")}
+        entry["negative"] = is_negative(loan)
+        if not entry["negative"]:
+            _withhold_delinquency(entry)
         entry["disputes"] = _loan_disputes(state, loan["loan_id"])
         entry["statements"] = statements.get(loan["loan_id"], [])
         loans.append(entry)
@@ -186,6 +189,14 @@ def credit_report(state: Any, subject_id: str, as_of_date: str) -> dict[str, Any
         "queries": [record for _, record in state.scan(f"query_log/{subject_id}/")],
         "data_access": [record for _, record in state.scan(f"access_log/{subject_id}/")],
     }
+
+
+def _withhold_delinquency(entry: dict[str, Any]) -> None:
+    """D5: leave out the delinquency of a loan whose subject was not notified, so no negative record is reported."""
+    entry["dpd"] = 0
+    entry["max_dpd"] = 0
+    entry["classification"] = "normal"
+    entry["classification_zh"] = GRADE_NAMES_ZH["normal"]
 
 
 def _loan_disputes(state: Any, loan_id: str) -> list[dict[str, Any]]:

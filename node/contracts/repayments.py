@@ -18,7 +18,7 @@ from node.contracts.context import TxContext, TxRoute, route
 from node.contracts.disputes import require_no_open_dispute
 from node.contracts.errors import fail
 from node.contracts.credit import require_notice
-from node.contracts.loans import COMPONENTS, creditor_loan, outstanding, save_loan, unpaid
+from node.contracts.loans import COMPONENTS, creditor_loan, outstanding, record_peak_dpd, save_loan, unpaid
 from node.contracts.models import DateText, Fen, Payload, PositiveFen, RecordId, ShortText
 
 
@@ -109,6 +109,7 @@ def record_repayment(tc: TxContext, payload: RepaymentRecordPayload) -> None:
         "reverse_reason": None,
         "commission": None,
     }
+    record_peak_dpd(tc, loan)
     if loan["status"] == "written_off":
         payment["kind"] = "recovery"  # L7: the loan stays written off
         loan["recovered"] += payload.amount
@@ -139,6 +140,7 @@ def reverse_repayment(tc: TxContext, payload: RepaymentReversePayload) -> None:
         fail("loan_closed", loan_id=payload.loan_id, status="settled")
     if payment["plan_count"] != len(loan["plans"]):
         fail("reversal_before_plan", payment_id=payload.payment_id)
+    record_peak_dpd(tc, loan)
     if payment["kind"] == "recovery":
         loan["recovered"] -= payment["amount"]
     else:
@@ -173,6 +175,7 @@ def settle_loan(tc: TxContext, payload: LoanSettlePayload) -> None:
     if payload.waived_amount > 0:
         require_no_open_dispute(tc.state, loan, tc.params)
         require_notice(tc.state, loan, tc.today)
+    record_peak_dpd(tc, loan)
     allocation, _ = allocate(loan, payload.paid_amount, tc.today)
     loan["waived"] = payload.waived_amount
     loan["status"] = "settled"
@@ -192,6 +195,7 @@ def write_off_loan(tc: TxContext, payload: LoanWriteOffPayload) -> None:
         fail("invalid_amount", outstanding=balance, amount=payload.amount)
     require_no_open_dispute(tc.state, loan, tc.params)
     require_notice(tc.state, loan, tc.today)
+    record_peak_dpd(tc, loan)
     loan["status"] = "written_off"
     loan["written_off_amount"] = balance
     loan["closed_on"] = tc.today

@@ -32,6 +32,8 @@ def score_inputs(loans: list[dict[str, Any]], as_of_date: str) -> dict[str, int]
     window_start = add_months(as_of_date, -24)
     max_dpd = 0
     for loan in loans:
+        if loan["negative_on"] is None:
+            continue  # D5: delinquency the subject was not notified of is not reported
         current = days_past_due(loan, as_of_date)
         recent = loan["delinquency_ended_on"] is None or loan["delinquency_ended_on"] >= window_start
         if recent:

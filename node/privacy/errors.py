@@ -9,6 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from node.contracts.errors import CATALOGUE as CONTRACT_CATALOGUE
+
+
+def _contract_text(code: str) -> tuple[str, str]:
+    """Return the (English, Chinese) text of a contract error code that this layer raises with the same meaning."""
+    _, english, chinese = CONTRACT_CATALOGUE[code]
+    return english, chinese
+
+
 # code -> (HTTP status, English message, Chinese message)
 MESSAGES: dict[str, tuple[int, str, str]] = {
     # Signed read requests
@@ -17,10 +26,11 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "The request is not signed: send the X-Xinlian-Key, X-Xinlian-Timestamp and X-Xinlian-Signature headers.",
         "请求未签名：请发送 X-Xinlian-Key、X-Xinlian-Timestamp 和 X-Xinlian-Signature 请求头。",
     ),
-    "invalid_signature": (
+    # A transaction's bad signature is `invalid_signature` (node.tx); this code is for signed reads only.
+    "invalid_read_signature": (
         401,
-        "The request signature is invalid: sign method, path with query, body hash and timestamp with the key you send.",
-        "请求签名无效：请用所发送的公钥对方法、含查询串的路径、请求体哈希和时间戳签名。",
+        "The read request signature is invalid or does not verify with the key it names: sign the request again (an HTTP read signs method, path with query, body hash and timestamp).",
+        "读取请求的签名无效或无法用其所附公钥验证：请重新签名（HTTP 读取请求须对方法、含查询串的路径、请求体哈希和时间戳签名）。",
     ),
     "stale_request": (
         401,
@@ -48,16 +58,9 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "The personal-data record is invalid: see details for the field.",
         "个人信息记录无效：请查看 details 中的字段。",
     ),
-    "forbidden_field": (
-        400,
-        "The record contains a field that must not be collected (religion, genes, fingerprints, blood type, disease or medical history).",
-        "记录包含禁止采集的字段（宗教信仰、基因、指纹、血型、疾病和病史）。",
-    ),
-    "written_consent_required": (
-        400,
-        "Income, deposit and property fields need a reference to the subject's written consent.",
-        "收入、存款、财产等字段需要提供信息主体书面授权同意的凭证编号。",
-    ),
+    # D3 and D4 codes are shared with the contracts, so their text comes from the contract catalogue.
+    "forbidden_field": (400, *_contract_text("forbidden_field")),
+    "written_consent_required": (400, *_contract_text("written_consent_required")),
     "subject_not_found": (
         404,
         "No personal data of this subject is stored on this node.",
@@ -108,11 +111,6 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         403,
         "A data subject may read only its own data.",
         "信息主体只能查询本人的信息。",
-    ),
-    "free_reports_used": (
-        403,
-        "The subject has used its free reports for this year.",
-        "信息主体本年度的免费查询次数已用完。",
     ),
     # Peer sharing
     "invalid_request": (

@@ -188,7 +188,7 @@ class ReadVerifier:
     def verify(self, method: str, path_with_query: str, body: bytes, headers: Mapping[str, str]) -> Reader:
         """Check the signature headers of one request and return its Reader.
 
-        Raises PrivacyError with code missing_signature, invalid_signature,
+        Raises PrivacyError with code missing_signature, invalid_read_signature,
         stale_request, unknown_reader or replayed_request.
         """
         key_hex = _header(headers, HEADER_KEY)
@@ -203,13 +203,13 @@ class ReadVerifier:
             raise PrivacyError("missing_signature", missing_headers=missing)
 
         if not _HEX64.fullmatch(key_hex):
-            raise PrivacyError("invalid_signature", reason=f"{HEADER_KEY} must be 64 hex characters")
+            raise PrivacyError("invalid_read_signature", reason=f"{HEADER_KEY} must be 64 hex characters")
         if not _HEX128.fullmatch(signature_hex):
-            raise PrivacyError("invalid_signature", reason=f"{HEADER_SIGNATURE} must be 128 hex characters")
+            raise PrivacyError("invalid_read_signature", reason=f"{HEADER_SIGNATURE} must be 128 hex characters")
         if not _TIMESTAMP.fullmatch(timestamp_text):
-            raise PrivacyError("invalid_signature", reason=f"{HEADER_TIMESTAMP} must be unix milliseconds in decimal digits")
+            raise PrivacyError("invalid_read_signature", reason=f"{HEADER_TIMESTAMP} must be unix milliseconds in decimal digits")
         if not _METHOD.fullmatch(method.upper()) or len(path_with_query) > PATH_LENGTH_MAX:
-            raise PrivacyError("invalid_signature", reason="request method or path is malformed")
+            raise PrivacyError("invalid_read_signature", reason="request method or path is malformed")
 
         timestamp_ms = int(timestamp_text)
         now_ms = self._clock_ms()
@@ -220,7 +220,7 @@ class ReadVerifier:
         try:
             nacl.signing.VerifyKey(bytes.fromhex(key_hex)).verify(message, bytes.fromhex(signature_hex))
         except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, nacl.exceptions.TypeError):
-            raise PrivacyError("invalid_signature", reason="signature does not verify with the given key") from None
+            raise PrivacyError("invalid_read_signature", reason="signature does not verify with the given key") from None
 
         key_hex = key_hex.lower()
         reader = self.lookup(key_hex)

@@ -118,7 +118,7 @@ def _verify_requester(request: dict[str, Any], state: Any) -> Reader:
         signed = _request_signing_bytes(request)
         nacl.signing.VerifyKey(bytes.fromhex(request["requester_key"])).verify(signed, bytes.fromhex(request["signature"]))
     except (CanonicalError, nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError):
-        raise PrivacyError("invalid_signature", reason="details_request signature does not verify") from None
+        raise PrivacyError("invalid_read_signature", reason="details_request signature does not verify") from None
     owner = state.get(f"member_key/{request['requester_key']}")
     if owner is None or owner.get("kind") != "client" or owner.get("member_id") != request["requester"]:
         raise PrivacyError("unknown_reader", public_key=request["requester_key"])

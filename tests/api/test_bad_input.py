@@ -68,7 +68,7 @@ BAD_REQUESTS = [
         "GET",
         "/v1/subjects/" + "a" * 64 + "/report",
         401,
-        "invalid_signature",
+        "invalid_read_signature",
         headers={"X-Xinlian-Key": "zz", "X-Xinlian-Timestamp": "1", "X-Xinlian-Signature": "00"},
     ),
 ]

@@ -227,7 +227,7 @@ async def test_subject_report_requires_signature(api_node: ApiNode) -> None:
     tampered["X-Xinlian-Signature"] = "0" * 128
     async with api_node.session.get(api_node.url(path), headers=tampered) as response:
         assert response.status == 401
-        assert (await response.json())["error"]["code"] == "invalid_signature"
+        assert (await response.json())["error"]["code"] == "invalid_read_signature"
 
     bank_headers = api_node.backend.read_headers(BANK_SEED, "GET", path)
     async with api_node.session.get(api_node.url(path), headers=bank_headers) as response:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import pytest
 
 from node import api_messages, i18n
+from node.contracts.errors import CATALOGUE as CONTRACT_CATALOGUE
+from node.privacy.errors import MESSAGES as PRIVACY_MESSAGES
+
+HTTP_CODES = sorted(i18n.HTTP_CODES)
 
 
 @pytest.mark.parametrize(
@@ -61,8 +65,11 @@ def test_contract_and_privacy_codes_registered() -> None:
     api_messages.register_all()
     assert i18n.status_for("contact_hours") == api_messages.CONTRACT_ERROR_STATUS
     assert i18n.status_for("no_consent") == 403
-    # The transaction layer registers first, so its wording of a shared code wins.
     assert i18n.status_for("invalid_signature") == 400
+    assert i18n.status_for("invalid_read_signature") == 401
+    # D3 is raised by the personal-data layer over HTTP and by the contracts in receipts.
+    assert i18n.status_for("forbidden_field") == 400
+    assert i18n.message_for("forbidden_field", "en") == CONTRACT_CATALOGUE["forbidden_field"][1]
 
 
 def test_unknown_code_gets_generic_message() -> None:
@@ -71,12 +78,40 @@ def test_unknown_code_gets_generic_message() -> None:
     assert "no_such_code_xyz" in i18n.message_for("no_such_code_xyz", "zh-CN")
 
 
-def test_register_keeps_first_entry() -> None:
+def test_register_conflict_raises() -> None:
     i18n.register_messages({"test_only_code": (418, "First.", "第一。")})
-    i18n.register_messages({"test_only_code": (400, "Second.", "第二。")})
+    i18n.register_messages({"test_only_code": (418, "First.", "第一。")})
+    with pytest.raises(i18n.MessageConflictError):
+        i18n.register_messages({"test_only_code": (418, "Second.", "第二。")})
+    with pytest.raises(i18n.MessageConflictError):
+        i18n.register_messages({"test_only_code": (400, "First.", "第一。")})
     assert i18n.message_for("test_only_code", "en") == "First."
     i18n.register_messages({"test_only_code": (400, "Second.", "第二。")}, replace=True)
     assert i18n.status_for("test_only_code") == 400
+
+
+def test_shared_codes_have_one_text() -> None:
+    """A code that two components define must have the same English and Chinese text in both."""
+    sources = {
+        "http": {code: i18n.registered_entry(code) for code in HTTP_CODES},
+        "tx": api_messages.TX_MESSAGES,
+        "privacy": PRIVACY_MESSAGES,
+        "contracts": {code: (api_messages.CONTRACT_ERROR_STATUS, english, chinese) for code, (_, english, chinese) in CONTRACT_CATALOGUE.items()},
+    }
+    texts: dict[str, set[tuple[str, str]]] = {}
+    for catalogue in sources.values():
+        for code, (_, english, chinese) in catalogue.items():
+            texts.setdefault(code, set()).add((english, chinese))
+    conflicts = {code: sorted(variants) for code, variants in texts.items() if len(variants) > 1}
+    assert conflicts == {}
+
+
+def test_shared_codes_have_one_status() -> None:
+    statuses: dict[str, set[int]] = {}
+    for catalogue in (api_messages.TX_MESSAGES, PRIVACY_MESSAGES, {code: i18n.registered_entry(code) for code in HTTP_CODES}):
+        for code, (status, _, _) in catalogue.items():
+            statuses.setdefault(code, set()).add(status)
+    assert {code: values for code, values in statuses.items() if len(values) > 1} == {}
 
 
 def test_register_rejects_bad_status() -> None:

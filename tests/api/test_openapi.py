@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from node.api import create_app
-from node.openapi import MINIMUM_PAYLOADS, build_document
+from node.openapi import MINIMUM_PAYLOADS, build_document, to_openapi_30
 from tests.api.ledger import ApiNode
 
 # The transaction types of the product contract, each with its minimum payload.
@@ -73,3 +74,53 @@ def test_error_shape_and_refs_resolve() -> None:
             for status, response in operation["responses"].items():
                 if status.startswith(("4", "5")):
                     assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}, (path, method, status)
+
+
+# Types the contracts add beyond the product contract's minimum list.
+CONTRACT_TX_TYPES = (
+    "subject.erase", "loan.charge", "loan.restructure", "notice.record", "statement.add", "report.query",
+    "data.access", "review.request", "case.advance",
+)
+
+
+def test_contract_types_documented_from_models() -> None:
+    from node.contracts.executor import ROUTES
+
+    schemas = build_document()["components"]["schemas"]
+    type_enum = set(schemas["TxBody"]["properties"]["type"]["enum"])
+    for tx_type in CONTRACT_TX_TYPES:
+        assert tx_type in type_enum, tx_type
+        model = ROUTES[tx_type].model
+        payload = schemas["Payload_" + tx_type.replace(".", "_")]
+        assert set(payload["properties"]) == set(model.model_fields), tx_type
+        required = {name for name, field in model.model_fields.items() if field.is_required()}
+        assert set(payload.get("required", [])) == required, tx_type
+        assert payload["additionalProperties"] is False, tx_type
+
+
+def test_contract_payload_details() -> None:
+    schemas = build_document()["components"]["schemas"]
+    erase = schemas["Payload_subject_erase"]["properties"]
+    assert erase["mode"]["enum"] == ["erase", "freeze"]
+    assert erase["retain_until"]["nullable"] is True
+    assert erase["retain_until"]["type"] == "string"
+    charge = schemas["Payload_loan_charge"]["properties"]
+    assert charge["kind"]["enum"] == ["penalty", "cost"]
+    assert charge["amount"]["minimum"] == 1
+    advance = schemas["Payload_case_advance"]["properties"]
+    assert advance["stage"]["enum"] == ["outsourced", "legal", "written_off"]
+
+
+def test_schemas_use_openapi_30_dialect() -> None:
+    text = json.dumps(build_document())
+    assert '"type": "null"' not in text
+    assert '"const"' not in text
+    assert '"$defs"' not in text
+
+
+def test_to_openapi_30_rewrites_optional_ref() -> None:
+    schema = {"anyOf": [{"$ref": "#/components/schemas/X"}, {"type": "null"}], "default": None}
+    assert to_openapi_30(schema) == {"default": None, "allOf": [{"$ref": "#/components/schemas/X"}], "nullable": True}
+    assert to_openapi_30({"const": "a"}) == {"enum": ["a"]}
+    union = {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]}
+    assert to_openapi_30(union) == {"anyOf": [{"type": "string"}, {"type": "integer"}], "nullable": True}

@@ -76,7 +76,7 @@ def test_forged_signature_rejected(verifier, member_key):
     forger = nacl.signing.SigningKey.generate()
     headers = sign_read_request(forger, "GET", PATH, timestamp_ms=NOW_MS)
     headers[HEADER_KEY] = member_key.verify_key.encode().hex()
-    assert error_code(verifier, "GET", PATH, b"", headers) == "invalid_signature"
+    assert error_code(verifier, "GET", PATH, b"", headers) == "invalid_read_signature"
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_forged_signature_rejected(verifier, member_key):
 )
 def test_altered_request_rejected(verifier, member_key, method, path, body):
     headers = sign_read_request(member_key, "GET", PATH, timestamp_ms=NOW_MS)
-    assert error_code(verifier, method, path, body, headers) == "invalid_signature"
+    assert error_code(verifier, method, path, body, headers) == "invalid_read_signature"
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,7 @@ def test_altered_request_rejected(verifier, member_key, method, path, body):
 def test_malformed_header_rejected(verifier, member_key, header, value):
     headers = sign_read_request(member_key, "GET", PATH, timestamp_ms=NOW_MS)
     headers[header] = value
-    assert error_code(verifier, "GET", PATH, b"", headers) == "invalid_signature"
+    assert error_code(verifier, "GET", PATH, b"", headers) == "invalid_read_signature"
 
 
 def test_timestamp_window_boundaries(verifier, member_key):

@@ -139,7 +139,7 @@ def test_forged_request_refused(chain, store):
     grant_sharing(chain)
     request = agency_request(chain, purpose="assessment")
     request["purpose"] = "credit_query"
-    assert error_code(handle(chain, store, request)) == "invalid_signature"
+    assert error_code(handle(chain, store, request)) == "invalid_read_signature"
 
 
 def test_request_signed_by_other_member_refused(chain, store):
