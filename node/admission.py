@@ -3,13 +3,17 @@
 Checks, in order: encoding and signature (node.tx), expiry against the node's
 clock, chain id, a (sender, nonce) already committed, the contracts' cheap
 `check_tx` (sender known, role allowed, payload shape), then the mempool's own
-bounds and duplicate checks. Admitted envelopes from the API are queued for
+bounds and duplicate checks. `admit_many` verifies a batch's signatures first,
+in a process pool when the batch is large, so each transaction is verified once
+per node and later checks (proposal validation, block execution) hit the
+verifier's cache. Admitted envelopes from the API are queued for
 gossip. Envelopes that came by gossip are not gossiped again, because every
 member node is connected to every other.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 from collections import Counter, OrderedDict
 from typing import Any, Callable
@@ -19,7 +23,7 @@ from node.canonical import CanonicalError
 from node.chain import Chain
 from node.execution import ContractError, Executor
 from node.mempool import Mempool, MempoolError
-from node.tx import TxError, TxVerifier, compute_tx_id
+from node.tx import TxError, TxVerifier, VerifiedTransaction, compute_tx_id
 
 REJECTED_REMEMBERED_MAX = 10_000
 GOSSIP_BATCH_MAX = 500
@@ -28,8 +32,17 @@ log = logging.getLogger("xinlian.admission")
 
 
 class Admission:
-    def __init__(self, chain: Callable[[], Chain], mempool: Mempool, verifier: TxVerifier, executor: Executor, now_ms: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        chain: Callable[[], Chain],
+        mempool: Mempool,
+        verifier: TxVerifier,
+        executor: Executor,
+        now_ms: Callable[[], int],
+        pool: Callable[[], concurrent.futures.Executor | None] = lambda: None,
+    ) -> None:
         self._chain = chain
+        self._pool = pool
         self.mempool = mempool
         self.verifier = verifier
         self.executor = executor
@@ -40,9 +53,24 @@ class Admission:
         self.gossip_queue: list[dict[str, Any]] = []
 
     def admit(self, envelope: Any, from_peer: bool = False) -> SubmitResult:
+        return self._admit_checked(envelope, from_peer, None)
+
+    async def admit_many(self, envelopes: list[Any], from_peer: bool = False) -> list[SubmitResult]:
+        """Admit a batch and return one result per envelope, in order.
+
+        The signatures of the whole batch are verified first, in the node's
+        process pool when the batch is large, and land in the verifier's cache.
+        The per-envelope checks that follow then run no ed25519 check.
+        """
+        verified = await self.verifier.verify_many_async(envelopes, now_ms=self.now_ms(), pool=self._pool())
+        return [self._admit_checked(envelope, from_peer, result) for envelope, result in zip(envelopes, verified)]
+
+    def _admit_checked(self, envelope: Any, from_peer: bool, verified: VerifiedTransaction | TxError | None) -> SubmitResult:
         tx_id = _tx_id_or_none(envelope)
         try:
-            self._check_and_add(envelope)
+            if isinstance(verified, TxError):
+                raise verified
+            self._check_and_add(envelope, verified)
         except TxError as exc:
             return self._reject(tx_id, exc.code, str(exc), exc.details)
         except ContractError as exc:
@@ -60,9 +88,9 @@ class Admission:
             self.gossip_queue.append(envelope)
         return SubmitResult(tx_id)
 
-    def _check_and_add(self, envelope: Any) -> None:
+    def _check_and_add(self, envelope: Any, verified: VerifiedTransaction | None) -> None:
         now_ms = self.now_ms()
-        vtx = self.verifier.verify(envelope, now_ms=now_ms)
+        vtx = verified if verified is not None else self.verifier.verify(envelope, now_ms=now_ms)
         chain = self._chain()
         if vtx.tx_id in self.mempool:
             raise MempoolError("duplicate_tx", f"transaction {vtx.tx_id} is already pending")

@@ -7,18 +7,28 @@ directly, which is fast enough for single-object reads.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
-import importlib
+import logging
 from typing import TYPE_CHECKING, Any, Mapping
+from urllib.parse import parse_qs, urlsplit
 
 from node.api import SubmitResult
 from node.api_errors import ApiError
 from node.chain import Chain
+from node.clock import system_now_ms
+from node.contracts.queries import credit_report
 from node.events import Subscription
 from node.metrics import MetricFamily, NodeMetrics
 from node.privacy.access import check_access, reader_for_key
+from node.privacy.errors import PrivacyError
 from node.privacy.read_auth import Reader, ReadVerifier
+from node.report_access import check_recorded_query
 from node.tx import compute_tx_id
+
+QUERY_TX_PARAMETER = "query_tx"
+
+_logger = logging.getLogger("xinlian.api.reports")
 
 if TYPE_CHECKING:
     from node.daemon import Node
@@ -55,10 +65,32 @@ def header_to_api(header: Any) -> dict[str, Any]:
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class SignedReader(Reader):
+    """A verified reader with the `query_tx` parameter of its signed request target.
+
+    The signature covers the path with its query, so the parameter is as
+    authentic as the reader's key.
+    """
+
+    query_tx: str | None = None
+
+
+def _query_parameter(path_with_query: str, name: str) -> str | None:
+    values = parse_qs(urlsplit(path_with_query).query, keep_blank_values=True).get(name)
+    return values[-1] if values else None
+
+
 class NodeBackend:
-    def __init__(self, node: "Node") -> None:
+    """`report_query_max_age_ms` bounds, in chain time, how long a committed `report.query` allows report reads."""
+
+    def __init__(self, node: "Node", report_query_max_age_ms: int | None = None) -> None:
         self._node = node
-        self._read_verifier = ReadVerifier(lambda key: reader_for_key(self._chain().state(), key), clock_ms=node.clock.now_ms)
+        # Read-request freshness is about real time (replays over the network), not chain time, which
+        # an accelerated clock runs so fast that the 300 s window would last milliseconds.
+        self._read_verifier = ReadVerifier(lambda key: reader_for_key(self._chain().state(), key), clock_ms=system_now_ms)
+        # The genesis expiry window already scales with an accelerated clock, so it is the default age limit.
+        self.report_query_max_age_ms = report_query_max_age_ms or node.genesis.limits.tx_expiry_window_ms
 
     def _chain(self) -> Chain:
         chain = self._node.chain
@@ -72,9 +104,7 @@ class NodeBackend:
     async def submit_transactions(self, envelopes: list[Any]) -> list[SubmitResult]:
         admission = self._node.admission
         assert admission is not None
-        # TODO: verify the signatures of a large batch in a process pool first. node.tx.TxVerifier
-        # keeps its signature cache private, so pooled results cannot be handed to it yet.
-        return [admission.admit(envelope) for envelope in envelopes]
+        return await admission.admit_many(envelopes)
 
     def get_transaction(self, tx_id: str) -> dict[str, Any] | None:
         location = self._chain().get_tx(tx_id)
@@ -129,21 +159,46 @@ class NodeBackend:
         return {"key": key, "value": value, "state_root": root, "proof": proof.to_dict()}
 
     def verify_read_request(self, method: str, path_with_query: str, body: bytes, headers: Mapping[str, str]) -> Reader:
-        return self._read_verifier.verify(method, path_with_query, body, headers)
+        reader = self._read_verifier.verify(method, path_with_query, body, headers)
+        return SignedReader(**dataclasses.asdict(reader), query_tx=_query_parameter(path_with_query, QUERY_TX_PARAMETER))
 
     async def subject_report(self, subject_id: str, reader: Reader, purpose: str) -> dict[str, Any]:
+        """Build the report after the access policy and the recorded `report.query` both allow the read."""
+        node = self._node
         chain = self._chain()
         state = chain.state()
-        date = block_date(chain, self._node.genesis.utc_offset_minutes)
+        date = block_date(chain, node.genesis.utc_offset_minutes)
         decision = check_access(state, reader, subject_id, purpose, date)
-        try:
-            queries = importlib.import_module("node.contracts.queries")
-            build_report = getattr(queries, "credit_report")
-        except (ImportError, AttributeError):
-            raise ApiError("not_implemented", {"reason": "the contracts provide no credit report yet"}, status=501) from None
-        report = build_report(state, subject_id, date)
-        # TODO: record the query on chain (SPEC section 5); the node has no client key to sign it with.
-        return {"subject_id": subject_id, "purpose": purpose, "basis": decision.basis, "as_of": date, "height": chain.height, "report": report}
+
+        query_tx = reader.query_tx if isinstance(reader, SignedReader) else None
+        query = check_recorded_query(
+            chain,
+            reader,
+            subject_id,
+            purpose,
+            query_tx,
+            now_ms=node.clock.now_ms(),
+            max_age_ms=self.report_query_max_age_ms,
+            pending=query_tx is not None and query_tx in node.mempool,
+        )
+
+        report = credit_report(state, subject_id, date)
+        if report is None:
+            raise PrivacyError("subject_not_found", subject_id=subject_id)
+
+        fields = {"subject_id": subject_id, "reader": reader.member_id or "subject", "purpose": purpose, "basis": decision.basis, "query_tx": query["query_tx"]}
+        # Regulator reads carry audit=true, so an audit of the log can select every read the regulator made.
+        _logger.info("served a credit report", extra={"fields": {**fields, "audit": decision.audit}})
+
+        return {
+            "subject_id": subject_id,
+            "purpose": purpose,
+            "basis": decision.basis,
+            "as_of": date,
+            "height": chain.height,
+            "query": query,
+            "report": report,
+        }
 
     def subscribe_events(self, types: frozenset[str] | None, member: str | None) -> Subscription:
         return self._node.events.subscribe(types, member)

@@ -22,7 +22,8 @@ from node.tx import TX_EXPIRY_WINDOW_MS, sign_transaction
 
 T = TypeVar("T")
 
-DEFAULT_EXPIRES_IN_MS = 10 * 60 * 1000
+# The default expiry is this fraction of the chain's expiry window: 10 minutes of the default 1-hour window.
+DEFAULT_EXPIRY_WINDOW_DIVISOR = 6
 DEFAULT_TIMEOUT_SECONDS = 30.0
 POLL_INTERVAL_SECONDS = 0.25
 
@@ -45,6 +46,16 @@ class TransactionRejected(Exception):
         super().__init__(f"transaction {tx_id} was rejected: {reason}")
         self.tx_id = tx_id
         self.reason = reason
+
+
+class QueryRejected(Exception):
+    """The chain committed a `report.query` with a failed receipt, so no report may be read with it."""
+
+    def __init__(self, tx_id: str, code: str, details: dict[str, Any]) -> None:
+        super().__init__(f"report.query {tx_id} was rejected: {code}")
+        self.tx_id = tx_id
+        self.code = code
+        self.details = details
 
 
 class ReceiptTimeout(TimeoutError):
@@ -76,6 +87,8 @@ class XinlianClient:
     `clock_ms` returns the chain time in unix milliseconds, and `expires_at`
     is computed from it. Pass the chain's clock when the network runs an
     accelerated clock, because the node checks expiry against block time.
+    `expiry_window_ms` is the genesis `limits.tx_expiry_window_ms`, which an
+    accelerated network widens. Transactions expire after a sixth of it by default.
     """
 
     def __init__(
@@ -87,7 +100,9 @@ class XinlianClient:
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         clock_ms: Callable[[], int] = _system_now_ms,
         read_clock_ms: Callable[[], int] = _system_now_ms,
+        expiry_window_ms: int = TX_EXPIRY_WINDOW_MS,
     ) -> None:
+        self.expiry_window_ms = expiry_window_ms
         self.base_url = base_url.rstrip("/")
         self.signing_key = _signing_key(signing_key)
         self.public_key = self.signing_key.verify_key.encode().hex()
@@ -122,11 +137,13 @@ class XinlianClient:
         tx_type: str,
         payload: dict[str, Any],
         nonce: str | None = None,
-        expires_in_ms: int = DEFAULT_EXPIRES_IN_MS,
+        expires_in_ms: int | None = None,
     ) -> dict[str, Any]:
         """Build and sign an envelope; the nonce defaults to 128 random bits in hex."""
-        if not 0 < expires_in_ms <= TX_EXPIRY_WINDOW_MS:
-            raise ValueError(f"expires_in_ms must be in 1..{TX_EXPIRY_WINDOW_MS}, got {expires_in_ms}")
+        if expires_in_ms is None:
+            expires_in_ms = max(1, self.expiry_window_ms // DEFAULT_EXPIRY_WINDOW_DIVISOR)
+        if not 0 < expires_in_ms <= self.expiry_window_ms:
+            raise ValueError(f"expires_in_ms must be in 1..{self.expiry_window_ms}, got {expires_in_ms}")
         body = {
             "chain_id": self.chain_id,
             "type": tx_type,
@@ -227,10 +244,37 @@ class XinlianClient:
         path = f"/v1/state/{quote(key, safe='/')}" + ("?proof=1" if proof else "")
         return await self._request("GET", path)
 
-    async def subject_report(self, subject_id: str, purpose: str = "credit_query") -> dict[str, Any]:
-        """Read a subject's credit report with a signed read request."""
-        path = f"/v1/subjects/{quote(subject_id, safe='')}/report?{urlencode({'purpose': purpose})}"
+    async def subject_report(self, subject_id: str, purpose: str = "credit_query", query_tx: str | None = None) -> dict[str, Any]:
+        """Read a subject's credit report with a signed read request.
+
+        The node serves it only with `query_tx`, the id of this reader's committed
+        `report.query` for the same subject and purpose. `query_report` does both steps.
+        """
+        query = {"purpose": purpose}
+        if query_tx is not None:
+            query["query_tx"] = query_tx
+        path = f"/v1/subjects/{quote(subject_id, safe='')}/report?{urlencode(query)}"
         return await self.signed_get(path)
+
+    async def query_report(
+        self,
+        subject_id: str,
+        purpose: str = "credit_query",
+        query_id: str | None = None,
+        paid: bool = False,
+        timeout_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """Record a `report.query` on chain, wait for it to commit, then read the report it allows.
+
+        Raises QueryRejected when the contract rejects the query (for example
+        `consent_required` or `free_reports_used`), with the receipt's error code.
+        """
+        payload = {"query_id": query_id or f"q-{os.urandom(8).hex()}", "subject_id": subject_id, "purpose": purpose, "paid": paid}
+        record = await self.submit_and_wait("report.query", payload, timeout_seconds)
+        receipt = record["receipt"]
+        if not receipt["ok"]:
+            raise QueryRejected(record["tx_id"], str(receipt["error_code"]), receipt.get("error_details") or {})
+        return await self.subject_report(subject_id, purpose, query_tx=record["tx_id"])
 
     async def signed_get(self, path_with_query: str) -> dict[str, Any]:
         """GET a path with a signed read request; the signature covers the path exactly as sent."""
@@ -336,5 +380,8 @@ class SyncXinlianClient:
     def state(self, key: str, proof: bool = False) -> dict[str, Any]:
         return self._run(self._client.state(key, proof))
 
-    def subject_report(self, subject_id: str, purpose: str = "credit_query") -> dict[str, Any]:
-        return self._run(self._client.subject_report(subject_id, purpose))
+    def subject_report(self, subject_id: str, purpose: str = "credit_query", query_tx: str | None = None) -> dict[str, Any]:
+        return self._run(self._client.subject_report(subject_id, purpose, query_tx))
+
+    def query_report(self, subject_id: str, purpose: str = "credit_query", **kwargs: Any) -> dict[str, Any]:
+        return self._run(self._client.query_report(subject_id, purpose, **kwargs))

@@ -6,7 +6,14 @@ in the documented order. Consensus records are written durably (one synced
 LevelDB batch) before any message that depends on them is queued for sending.
 Committed blocks are executed through `Chain.commit` exactly once, in sequence
 order, before the node calls `Replica.block_executed`. Events go to
-subscribers only after the block's batch is on disk.
+subscribers only after the block's batch is on disk. After each block the node
+also applies its erasure events to the off-chain store and closes the peer
+links of members the chain no longer allows (see `peer_allowed`).
+
+Transaction signatures are verified once per node: at admission (API batches
+and gossip, in a process pool when large) or when a PRE-PREPARE brings
+transactions this node has not seen. Proposal checks and execution then find
+every result in the shared verifier's cache.
 
 Catch-up has two paths. When the replica reports a `FetchRequest`, the node
 fetches the range and hands it back through `deliver_fetched`, and the replica
@@ -34,19 +41,23 @@ from consensus import (
     Ed25519Signer,
     Ed25519Verifier,
     Output,
+    PrePrepare,
     ReplicaConfig,
     RestoredState,
     decode_message,
     quorum_size,
 )
 from consensus.certificates import verify_certified_block
+from consensus.membership import ValidatorSchedule
+from consensus.records import VALIDATORS_KEY
 from consensus.replica import Replica
 from node.admission import Admission
 from node.api import create_app
 from node.backend import NodeBackend, block_date
 from node.block import check_proposal, encode_proposal, payload_digest
+from node.canonical import CanonicalError, parse_json
 from node.chain import Chain, ChainError, CommitResult
-from node.clock import make_clock
+from node.clock import make_clock, system_now_ms
 from node.config import NodeConfig
 from node.contracts import XinlianExecutor
 from node.events import EventBus, events_for_block
@@ -56,6 +67,7 @@ from node.keys import load_key_file
 from node.logs import bind
 from node.mempool import Mempool, MempoolLimits
 from node.p2p import P2PLimits, P2PNetwork, PeerError
+from node.privacy.erasure import apply_erasure_event, reconcile_erasures
 from node.privacy.read_auth import ReplayCache
 from node.privacy.setup import NodePrivacy, open_node_privacy
 from node.privacy.sharing import KIND as PRIVACY_KIND
@@ -63,6 +75,7 @@ from node.privacy.sharing import handle_details_request
 from node.storage import KeyValueStore, LevelDBStore
 from node.sync import BlockServer, certificate_wire, fetch_blocks, fetch_height
 from node.tx import TxVerifier
+from node.verify_pool import LazyProcessPool
 
 VERSION = "0.1.0"
 TOPIC_CONSENSUS = "consensus"
@@ -110,7 +123,10 @@ class Node:
         self.signer = Ed25519Signer(self.key.seed)
         self.consensus_verifier = Ed25519Verifier()
         limits = self.genesis.limits
+        # Admission, proposal checks and block execution all share this verifier, and so its cache
+        # and the genesis expiry window: a transaction's signature is checked once per node.
         self.tx_verifier = TxVerifier(self.chain_id, limits.tx_size_max_bytes, expiry_window_ms=limits.tx_expiry_window_ms)
+        self.verify_pool = LazyProcessPool()
         self.executor = XinlianExecutor()
         self.mempool = Mempool(MempoolLimits(tx_count_max=config.limits.mempool_tx_max))
         self.events = EventBus()
@@ -150,7 +166,10 @@ class Node:
             self._store = LevelDBStore(self.config.data_dir / CHAIN_DIRECTORY)
         self.privacy = open_node_privacy(self.config.data_dir, self.config.privacy_secret_file)
         self.chain = Chain(self._store, self.genesis, self.executor, self.tx_verifier)
-        self.admission = Admission(lambda: self._require_chain(), self.mempool, self.tx_verifier, self.executor, self.clock.now_ms)
+        self._reconcile_erasures()
+        self.admission = Admission(
+            lambda: self._require_chain(), self.mempool, self.tx_verifier, self.executor, self.clock.now_ms, pool=lambda: self.verify_pool
+        )
         # A restored replica hands back the work it still owes (committed blocks not yet
         # executed, messages to resend) with the output of its first input, the first tick.
         self.replica = self._build_replica()
@@ -191,6 +210,7 @@ class Node:
             await self.network.stop()
         if self.privacy is not None:
             self.privacy.close()
+        self.verify_pool.shutdown(wait=True, cancel_futures=True)
         if self._store is not None:
             self._store.close()
         self.log.info("node stopped")
@@ -208,21 +228,43 @@ class Node:
             send_queue_max=limits.peer_send_queue_max,
             requests_in_flight_max=limits.peer_requests_in_flight_max,
         )
-        member_keys = {m.node_key for m in self.genesis.members}
-        peer_urls = {peer.node_key: peer.url for peer in self.config.peers if peer.node_key in member_keys}
+        # Every configured peer is dialed, but only while the chain lets its key link (see peer_allowed).
+        peer_urls = {peer.node_key: peer.url for peer in self.config.peers}
         return P2PNetwork(
             self.chain_id,
             self.signer,
-            # NOTE: admits the genesis members; members admitted or removed later by governance are not tracked yet.
-            lambda key: key in member_keys,
+            self.peer_allowed,
             peer_urls,
             p2p_limits,
             self.config.p2p_host,
             self.config.p2p_port,
         )
 
+    def peer_allowed(self, node_key: str) -> bool:
+        """Check whether `node_key` may hold a peer link, by the chain state at the head.
+
+        The key must be the node key of an active member: a suspended or removed
+        member's node is refused. A validator of the current or the next scheduled
+        set is allowed whatever its member status, because the consensus quorum
+        needs its votes until governance takes it out of the validator set.
+        """
+        if self.replica is not None:
+            seq = self.replica.last_executed_seq + 1
+            if node_key in self.replica.validators_at(seq) or node_key in self.replica.validators_at(seq + self.replica.config.reconfig_delay_blocks):
+                return True
+        if self.chain is None:
+            return self.genesis.member_by_node_key(node_key) is not None
+        state = self.chain.state()
+        owner = state.get(f"member_key/{node_key}")
+        if not isinstance(owner, dict) or owner.get("kind") != "node":
+            return False
+        member = state.get(f"member/{owner['member_id']}")
+        return isinstance(member, dict) and member.get("status") == "active"
+
     def _build_replica(self) -> Replica:
         chain = self._require_chain()
+        records = chain.load_consensus()
+        self._reconcile_validator_schedule(records)
         config = ReplicaConfig(
             chain_id=self.chain_id,
             validators=validator_node_keys(self.genesis),
@@ -234,8 +276,33 @@ class Node:
             payload_digest=payload_digest,
             validate_payload=self._validate_payload,
         )
-        restored = RestoredState(records=chain.load_consensus(), last_executed_seq=chain.height, last_state_digest=chain.state_root())
+        restored = RestoredState(records=records, last_executed_seq=chain.height, last_state_digest=chain.state_root())
         return Replica(config, self.signer, self.consensus_verifier, restored)
+
+    def _reconcile_validator_schedule(self, records: dict[str, dict[str, Any]]) -> None:
+        """Make the persisted validator schedule agree with the chain's validator state, in place and on disk.
+
+        The replica learns a validator change from `block_executed`. Blocks
+        committed by catch-up, or executed just before a crash, never reach it,
+        so the chain's `validators` and `validators_pending` state is the source.
+        """
+        chain = self._require_chain()
+        state = chain.state()
+        record = records.get(VALIDATORS_KEY)
+        schedule = ValidatorSchedule.from_record(record) if record is not None else ValidatorSchedule(validator_node_keys(self.genesis))
+        changed = False
+        current = state.get("validators")
+        if isinstance(current, dict) and tuple(current["node_keys"]) != schedule.at(chain.height + 1):
+            schedule.add(chain.height + 1, tuple(current["node_keys"]))
+            changed = True
+        pending = state.get("validators_pending")
+        if isinstance(pending, dict) and tuple(pending["node_keys"]) != schedule.at(pending["effective_height"]):
+            schedule.add(pending["effective_height"], tuple(pending["node_keys"]))
+            changed = True
+        if changed:
+            records[VALIDATORS_KEY] = schedule.to_record()
+            chain.save_consensus([(VALIDATORS_KEY, records[VALIDATORS_KEY])])
+            self.log.info("validator schedule restored from chain state", extra={"fields": {"schedule": records[VALIDATORS_KEY]["schedule"]}})
 
     def validators(self) -> tuple[str, ...]:
         if self.replica is None:
@@ -273,7 +340,28 @@ class Node:
         if getattr(message, "sender", None) != peer:
             self._count_drop(peer, "consensus message sender is not the peer that sent it")
             return
+        if isinstance(message, PrePrepare) and message.payload:
+            await self._verify_proposal_signatures(message.payload)
+            if self.syncing or self.replica is None:
+                self.consensus_dropped += 1
+                return
         self._perform(self.replica.step(message))
+
+    async def _verify_proposal_signatures(self, payload: bytes) -> None:
+        """Verify the signatures of a proposal's transactions this node has not seen, in the pool when they are many.
+
+        The replica's `validate_payload` (check_proposal) runs synchronously on the
+        event loop. Verifying first puts every result in the verifier's cache, so
+        check_proposal and Chain.commit check no signature themselves. A payload
+        that does not decode is left to check_proposal to reject.
+        """
+        try:
+            value = parse_json(payload)
+        except CanonicalError:
+            return
+        envelopes = value.get("txs") if isinstance(value, dict) else None
+        if isinstance(envelopes, list) and len(envelopes) <= self.genesis.limits.block_tx_max:
+            await self.tx_verifier.verify_many_async(envelopes, pool=self.verify_pool)
 
     def _count_drop(self, peer: str, reason: str) -> None:
         self.consensus_dropped += 1
@@ -286,22 +374,23 @@ class Node:
             self.log.warning("dropped invalid transaction gossip", extra={"fields": {"peer": peer}})
             return
         assert self.admission is not None
-        for envelope in envelopes:
-            self.admission.admit(envelope, from_peer=True)
+        await self.admission.admit_many(envelopes, from_peer=True)
 
     async def _on_privacy_request(self, peer: str, body: Any) -> dict[str, Any]:
         """Serve a peer's request for a subject's personal details (node.privacy.sharing)."""
         assert self.privacy is not None
         chain = self._require_chain()
-        peer_member = self.member_by_node_key.get(peer)
+        owner = chain.state().get(f"member_key/{peer}")
+        peer_member_id = owner["member_id"] if isinstance(owner, dict) and owner.get("kind") == "node" else None
         return handle_details_request(
             body,
             chain.state(),
             self.privacy.store,
             block_date(chain, self.genesis.utc_offset_minutes),
-            self.clock.now_ms(),
+            # The request's freshness window is real time, like a signed read's, whatever the chain clock's speed.
+            system_now_ms(),
             self.member.member_id,
-            peer_member_id=peer_member.member_id if peer_member is not None else None,
+            peer_member_id=peer_member_id,
             seen=self._privacy_seen,
         )
 
@@ -432,10 +521,15 @@ class Node:
         chain = self._require_chain()
         assert replica is not None
         if block.seq <= chain.height:
-            # Already in the chain (committed before a crash, or by catch-up): report it again.
+            # Already in the chain (committed before a crash, or by catch-up): report it again,
+            # with the validator change it decided if the replica may have missed it.
             header = chain.get_header(block.seq)
             assert header is not None
-            return replica.block_executed(block.seq, header.state_root, None)
+            pending = chain.state().get("validators_pending")
+            decided = None
+            if isinstance(pending, dict) and pending.get("decided_height") == block.seq:
+                decided = (pending["effective_height"], tuple(pending["node_keys"]))
+            return replica.block_executed(block.seq, header.state_root, decided)
         result = self._commit_to_chain(block)
         update = result.validator_update
         validator_update = (update.effective_height, update.validators) if update is not None else None
@@ -445,8 +539,38 @@ class Node:
         chain = self._require_chain()
         result = chain.commit(block.seq, block.view, block.digest, block.payload, certificate_wire(block))
         self.mempool.remove_committed([(vtx.tx_id, vtx.sender, vtx.nonce) for vtx in result.txs])
+        self._apply_erasures(result)
         self._publish_events(result)
+        self._enforce_peer_membership()
         return result
+
+    def _apply_erasures(self, result: CommitResult) -> None:
+        """Apply the block's committed erasure events to this node's off-chain store, after its batch is durable."""
+        assert self.privacy is not None
+        for block_event in result.events:
+            try:
+                apply_erasure_event(block_event.event, self.privacy.store)
+            except ValueError as exc:
+                # Malformed erasure data is a contract bug. reconcile_erasures retries from state at the next start.
+                self.log.error(
+                    "could not apply an erasure event",
+                    extra={"fields": {"height": result.header.height, "tx_id": block_event.tx_id, "type": block_event.event.type, "error": str(exc)}},
+                )
+
+    def _reconcile_erasures(self) -> None:
+        """Apply the chain's erasure state to the off-chain store, for events a crash cut off. Run it before serving reads."""
+        assert self.privacy is not None
+        outcomes = reconcile_erasures(self._require_chain().state(), self.privacy.store)
+        changed = {subject_id: outcome for subject_id, outcome in outcomes.items() if outcome in ("erased", "frozen")}
+        if changed:
+            self.log.info("applied erasures missed before the last stop", extra={"fields": {"subjects": changed}})
+
+    def _enforce_peer_membership(self) -> None:
+        """Close the links of peers the chain no longer allows (suspended, removed, or out of the validator set)."""
+        if self.network is None:
+            return
+        for peer in self.network.close_disallowed():
+            self.log.warning("closed the link of a peer that the chain no longer allows", extra={"fields": {"peer": peer, "member": self._member_id(peer)}})
 
     def _publish_events(self, result: CommitResult) -> None:
         begin_events: list[Event] = []
@@ -459,12 +583,23 @@ class Node:
                 end_events.append(block_event.event)
             else:
                 begin_events.append(block_event.event)
-        senders = {vtx.tx_id: self.member_by_client_key.get(vtx.sender, "") for vtx in result.txs}
+        senders = {vtx.tx_id: self._sender_member_id(vtx.sender) for vtx in result.txs}
         self.events.publish(events_for_block(result.header.height, result.receipts, begin_events, end_events, senders))
 
     def _member_id(self, node_key: str) -> str:
         member = self.member_by_node_key.get(node_key)
-        return member.member_id if member is not None else node_key[:16]
+        if member is not None:
+            return member.member_id
+        owner = self.chain.state().get(f"member_key/{node_key}") if self.chain is not None else None
+        return owner["member_id"] if isinstance(owner, dict) else node_key[:16]
+
+    def _sender_member_id(self, client_key: str) -> str:
+        """Return the member id of a client key, including members admitted after genesis, or "" for a subject or unknown key."""
+        member_id = self.member_by_client_key.get(client_key)
+        if member_id is not None:
+            return member_id
+        owner = self.chain.state().get(f"member_key/{client_key}") if self.chain is not None else None
+        return owner["member_id"] if isinstance(owner, dict) and owner.get("kind") == "client" else ""
 
     # ---- catch-up ----
 
@@ -556,13 +691,11 @@ class Node:
 
     def _commit_verified(self, peer: str, blocks: list[CertifiedBlock]) -> int:
         chain = self._require_chain()
-        replica = self.replica
-        assert replica is not None
         count = 0
         for block in blocks:
             if block.seq != chain.height + 1:
                 break
-            validators = replica.validators_at(block.seq)
+            validators = self._catch_up_validators(block.seq)
             reason = verify_certified_block(block, validators, quorum_size(len(validators)), self.consensus_verifier, self.chain_id, payload_digest)
             if reason is not None:
                 self.log.warning("peer sent a block with an invalid certificate", extra={"fields": {"peer": peer, "seq": block.seq, "reason": reason}})
@@ -570,6 +703,23 @@ class Node:
             self._commit_to_chain(block)
             count += 1
         return count
+
+    def _catch_up_validators(self, seq: int) -> tuple[str, ...]:
+        """Return the validators in force at `seq` for a block fetched by catch-up.
+
+        The paused replica has not seen the validator changes of blocks committed
+        during this catch-up, so the chain state, which has, takes precedence.
+        """
+        replica = self.replica
+        assert replica is not None
+        state = self._require_chain().state()
+        pending = state.get("validators_pending")
+        if isinstance(pending, dict) and seq >= pending["effective_height"]:
+            return tuple(pending["node_keys"])
+        current = state.get("validators")
+        if isinstance(current, dict):
+            return tuple(current["node_keys"])
+        return replica.validators_at(seq)
 
     # ---- status ----
 
@@ -598,6 +748,8 @@ class Node:
             "validators": [self._member_id(key) for key in self.validators()],
             "peers": peers,
             "mempool_size": len(self.mempool),
+            # Clients size expires_at by this genesis limit, which an accelerated network widens.
+            "tx_expiry_window_ms": self.genesis.limits.tx_expiry_window_ms,
             "syncing": self.syncing,
             "version": VERSION,
         }

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 from node.clock import system_now_ms
 from node.config import ClockConfig, NodeConfig, PeerConfig, dump_config, load_config
-from node.genesis import Genesis, GenesisMember, save_genesis
+from node.genesis import Genesis, GenesisLimits, GenesisMember, save_genesis
 from node.keys import generate_key, write_key_file
 from node.p2p import PEER_PATH
 from node.privacy.subject_id import write_consortium_secret
@@ -44,6 +44,11 @@ ROLE_NAMES = {
 }
 DEFAULT_CHAIN_ID = "xinlian-local"
 CHINA_UTC_OFFSET_MINUTES = 480
+# On an accelerated clock the chain-time limits are widened so they still span this much real time:
+# a transaction may be signed ACCELERATED_EXPIRY_REAL_MS before it expires, and a proposal's
+# timestamp may differ from a replica's clock by ACCELERATED_DRIFT_REAL_MS.
+ACCELERATED_EXPIRY_REAL_MS = 30_000
+ACCELERATED_DRIFT_REAL_MS = 1_000
 
 
 class NetworkError(RuntimeError):
@@ -88,6 +93,22 @@ class InitOptions:
     start_ms: int | None = None  # chain time at which the accelerated clock starts
     node_settings: dict[str, Any] | None = None  # extra NodeConfig fields for every node (tests use fast timeouts)
     validator_count: int | None = None  # the first this many members validate; None means all
+
+
+def genesis_limits(speed: int) -> GenesisLimits:
+    """Return the genesis limits for a clock running `speed` chain ms per real ms (1 for the system clock).
+
+    The defaults are chain-time spans: one hour of transaction expiry and 30 s of
+    block time drift. At one chain day per real second the hour would last 42 real
+    ms, so an accelerated network gets max(default, speed * real span) instead.
+    """
+    defaults = GenesisLimits()
+    if speed <= 1:
+        return defaults
+    return GenesisLimits(
+        tx_expiry_window_ms=max(defaults.tx_expiry_window_ms, speed * ACCELERATED_EXPIRY_REAL_MS),
+        block_time_drift_ms=max(defaults.block_time_drift_ms, speed * ACCELERATED_DRIFT_REAL_MS),
+    )
 
 
 def init_network(directory: Path, options: InitOptions) -> list[NodeConfig]:
@@ -147,6 +168,7 @@ def init_network(directory: Path, options: InitOptions) -> list[NodeConfig]:
         utc_offset_minutes=CHINA_UTC_OFFSET_MINUTES,
         members=tuple(members),
         validators=tuple(member_ids[:validator_count]),
+        limits=genesis_limits(options.speed if options.accelerated else 1),
     )
     save_genesis(directory / "genesis.json", genesis)
 

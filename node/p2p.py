@@ -3,7 +3,7 @@
 Handshake (the dialer connects to the listener's `/v1/peer`):
 
 1. dialer -> `hello` {chain_id, node_key, challenge}
-2. listener checks the chain id and that the key is a member, then
+2. listener checks the chain id and that `is_member` accepts the key, then
    -> `hello_ack` {chain_id, node_key, challenge, signature(listener transcript)}
 3. dialer checks that the key is the one it dialed and the signature, then
    -> `auth` {signature(dialer transcript)}
@@ -198,8 +198,10 @@ class PeerLink:
 class P2PNetwork:
     """The peer-to-peer layer of one node: a websocket listener plus one dialer per known peer.
 
-    `is_member(key)` decides which node keys may connect; `peer_urls` maps the
-    node keys this node dials to their websocket URLs.
+    `is_member(key)` decides which node keys may connect. It is asked at every
+    handshake, in both directions, and by `close_disallowed`, so it may follow
+    a membership that changes. `peer_urls` maps the node keys this node dials to
+    their websocket URLs.
     """
 
     def __init__(
@@ -257,6 +259,20 @@ class P2PNetwork:
     def is_connected(self, peer_key: str) -> bool:
         link = self._links.get(peer_key)
         return link is not None and not link.closed.is_set()
+
+    def close_disallowed(self) -> list[str]:
+        """Close every link whose key `is_member` no longer accepts, and return those keys, sorted.
+
+        Call it whenever membership may have changed. A closed peer's redial is
+        then refused at the handshake, and this node stops dialing it.
+        """
+        closed = []
+        for peer_key in self.connected_peers():
+            if not self.is_member(peer_key):
+                self.count("closed_not_member")
+                asyncio.create_task(self._links[peer_key].close("not_a_member", CLOSE_UNKNOWN_KEY))
+                closed.append(peer_key)
+        return closed
 
     def link_dialer(self, peer_key: str) -> str | None:
         link = self._links.get(peer_key)
@@ -386,6 +402,15 @@ class P2PNetwork:
                 await link.closed.wait()
                 failures = 0
                 continue
+            if not self.is_member(peer_key):
+                # Membership may return (a reinstated member), so keep checking at the slowest redial pace.
+                self.count("dial_skipped_not_member")
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), self.limits.reconnect_max_s)
+                except asyncio.TimeoutError:
+                    pass
+                continue
             try:
                 await self._dial(peer_key, self.peer_urls[peer_key])
                 failures = 0
@@ -422,6 +447,8 @@ class P2PNetwork:
                 raise HandshakeError("bad_hello_ack")
             if ack.get("node_key") != peer_key:
                 raise HandshakeError("unexpected_key")
+            if not self.is_member(peer_key):
+                raise HandshakeError("unknown_key", CLOSE_UNKNOWN_KEY)
             listener_challenge = ack.get("challenge")
             if not _is_hex(listener_challenge, 64):
                 raise HandshakeError("bad_hello_ack")

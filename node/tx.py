@@ -9,12 +9,14 @@ on unchanged.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import nacl.exceptions
 import nacl.signing
@@ -30,6 +32,12 @@ TX_SIZE_MAX_BYTES = 64 * 1024
 # A transaction is valid only while block_time < expires_at <= block_time + this window.
 TX_EXPIRY_WINDOW_MS = 60 * 60 * 1000
 SIGNATURE_CACHE_SIZE_MAX = 100_000
+# Uncached signatures in one batch from which verify_many hands them to a pool. An ed25519 check
+# costs tens of microseconds, so smaller batches cost less inline than the pickling round trip.
+POOL_BATCH_THRESHOLD = 128
+
+# One signature check for a pool worker: (tx_id, sender public key hex, signed bytes, signature hex).
+SignatureJob = tuple[str, str, bytes, str]
 
 _HEX64 = r"^[0-9a-f]{64}$"
 _HEX128 = r"^[0-9a-f]{128}$"
@@ -202,6 +210,91 @@ class TxVerifier:
         With `now_ms`, the expiry is checked against it; without it the caller
         checks expiry against the block time later.
         """
+        parsed = self._parse_envelope(envelope, now_ms)
+        return self._finish(parsed, self._check_signature(parsed.tx_id, parsed.body, parsed.sender, parsed.signature))
+
+    def verify_many(
+        self,
+        envelopes: Sequence[Any],
+        now_ms: int | None = None,
+        pool: concurrent.futures.Executor | None = None,
+        pool_threshold: int = POOL_BATCH_THRESHOLD,
+    ) -> list[VerifiedTransaction | TxError]:
+        """Verify a batch and return one result per envelope, in order: the transaction or its TxError.
+
+        Signatures already in the cache are not checked again. When `pool` is
+        given and at least `pool_threshold` signatures are uncached, they are
+        checked in the pool (a process pool takes the work off the calling
+        thread and its GIL), and otherwise here. Every result is added to the cache.
+        """
+        parsed, pending = self._parse_batch(envelopes, now_ms)
+        if pool is not None and len(pending) >= pool_threshold:
+            chunks = _chunks(pending, pool)
+            outcomes = [valid for chunk in pool.map(verify_signatures, chunks) for valid in chunk]
+            self._record_signatures(pending, outcomes)
+        return self._finish_batch(parsed)
+
+    async def verify_many_async(
+        self,
+        envelopes: Sequence[Any],
+        now_ms: int | None = None,
+        pool: concurrent.futures.Executor | None = None,
+        pool_threshold: int = POOL_BATCH_THRESHOLD,
+    ) -> list[VerifiedTransaction | TxError]:
+        """Like `verify_many`, but await the pool without blocking the event loop."""
+        parsed, pending = self._parse_batch(envelopes, now_ms)
+        if pool is not None and len(pending) >= pool_threshold:
+            loop = asyncio.get_running_loop()
+            futures = [loop.run_in_executor(pool, verify_signatures, chunk) for chunk in _chunks(pending, pool)]
+            outcomes = [valid for chunk in await asyncio.gather(*futures) for valid in chunk]
+            self._record_signatures(pending, outcomes)
+        return self._finish_batch(parsed)
+
+    def signature_cached(self, tx_id: str) -> bool:
+        """Check whether the signature result of `tx_id` is in the cache, so verifying it costs no ed25519 check."""
+        with self._cache_lock:
+            return tx_id in self._signature_valid
+
+    def _parse_batch(self, envelopes: Sequence[Any], now_ms: int | None) -> tuple[list["_ParsedEnvelope | TxError"], list[SignatureJob]]:
+        """Parse every envelope and list the signature checks the cache cannot answer, once per tx_id."""
+        parsed: list[_ParsedEnvelope | TxError] = []
+        pending: list[SignatureJob] = []
+        queued: set[str] = set()
+        for envelope in envelopes:
+            try:
+                item = self._parse_envelope(envelope, now_ms)
+            except TxError as exc:
+                parsed.append(exc)
+                continue
+            parsed.append(item)
+            if item.tx_id not in queued and not self.signature_cached(item.tx_id):
+                queued.add(item.tx_id)
+                pending.append((item.tx_id, item.sender, signing_bytes(item.body), item.signature))
+        return parsed, pending
+
+    def _finish_batch(self, parsed: list["_ParsedEnvelope | TxError"]) -> list[VerifiedTransaction | TxError]:
+        results: list[VerifiedTransaction | TxError] = []
+        for item in parsed:
+            if isinstance(item, TxError):
+                results.append(item)
+                continue
+            try:
+                results.append(self._finish(item, self._check_signature(item.tx_id, item.body, item.sender, item.signature)))
+            except TxError as exc:
+                results.append(exc)
+        return results
+
+    def _record_signatures(self, jobs: list[SignatureJob], outcomes: list[bool]) -> None:
+        with self._cache_lock:
+            self.signature_checks += len(jobs)
+            for (tx_id, _, _, _), valid in zip(jobs, outcomes):
+                self._signature_valid[tx_id] = valid
+                self._signature_valid.move_to_end(tx_id)
+            while len(self._signature_valid) > self._cache_size_max:
+                self._signature_valid.popitem(last=False)
+
+    def _parse_envelope(self, envelope: Any, now_ms: int | None) -> "_ParsedEnvelope":
+        """Check encoding, size, fields, chain id and, with `now_ms`, expiry: everything but the signature."""
         if not isinstance(envelope, dict):
             raise TxError("invalid_field", "a transaction must be a JSON object with body and signature", field="envelope")
         try:
@@ -221,18 +314,21 @@ class TxVerifier:
             expiry_error = check_expiry(body.expires_at, now_ms, self.expiry_window_ms)
             if expiry_error is not None:
                 raise expiry_error
-        tx_id = sha256_hex(encoded)
-        if not self._check_signature(tx_id, envelope["body"], body.sender, model.signature):
-            raise TxError("invalid_signature", f"signature of transaction {tx_id} does not verify for sender {body.sender}", tx_id=tx_id)
+        return _ParsedEnvelope(sha256_hex(encoded), envelope, encoded, model)
+
+    def _finish(self, parsed: "_ParsedEnvelope", signature_valid: bool) -> VerifiedTransaction:
+        body = parsed.model.body
+        if not signature_valid:
+            raise TxError("invalid_signature", f"signature of transaction {parsed.tx_id} does not verify for sender {body.sender}", tx_id=parsed.tx_id)
         tx = Transaction(
-            tx_id=tx_id,
+            tx_id=parsed.tx_id,
             type=body.type,
             sender=body.sender,
             nonce=body.nonce,
             expires_at=body.expires_at,
-            payload=envelope["body"]["payload"],
+            payload=parsed.envelope["body"]["payload"],
         )
-        return VerifiedTransaction(tx=tx, envelope=envelope, encoded=encoded)
+        return VerifiedTransaction(tx=tx, envelope=parsed.envelope, encoded=parsed.encoded)
 
     def _check_signature(self, tx_id: str, body: dict[str, Any], sender: str, signature_hex: str) -> bool:
         with self._cache_lock:
@@ -241,13 +337,51 @@ class TxVerifier:
                 self._signature_valid.move_to_end(tx_id)
                 return cached
             self.signature_checks += 1
-        try:
-            nacl.signing.VerifyKey(bytes.fromhex(sender)).verify(signing_bytes(body), bytes.fromhex(signature_hex))
-            valid = True
-        except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, nacl.exceptions.TypeError):
-            valid = False
+        valid = _signature_valid(sender, signing_bytes(body), signature_hex)
         with self._cache_lock:
             self._signature_valid[tx_id] = valid
             if len(self._signature_valid) > self._cache_size_max:
                 self._signature_valid.popitem(last=False)
         return valid
+
+
+@dataclass(frozen=True)
+class _ParsedEnvelope:
+    """An envelope whose encoding and fields are checked, before its signature is."""
+
+    tx_id: str
+    envelope: dict[str, Any]
+    encoded: bytes
+    model: TxEnvelope
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.envelope["body"]
+
+    @property
+    def sender(self) -> str:
+        return self.model.body.sender
+
+    @property
+    def signature(self) -> str:
+        return self.model.signature
+
+
+def _signature_valid(sender: str, message: bytes, signature_hex: str) -> bool:
+    try:
+        nacl.signing.VerifyKey(bytes.fromhex(sender)).verify(message, bytes.fromhex(signature_hex))
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, nacl.exceptions.TypeError):
+        return False
+    return True
+
+
+def verify_signatures(jobs: list[SignatureJob]) -> list[bool]:
+    """Check each (tx_id, sender, signed bytes, signature hex) job. It is a module-level function so that a process pool can run it."""
+    return [_signature_valid(sender, message, signature_hex) for _, sender, message, signature_hex in jobs]
+
+
+def _chunks(jobs: list[SignatureJob], pool: concurrent.futures.Executor) -> list[list[SignatureJob]]:
+    """Split jobs into one chunk per pool worker, so each worker gets one task and little pickling overhead."""
+    workers = getattr(pool, "_max_workers", None) or 1
+    size = max(1, -(-len(jobs) // workers))
+    return [jobs[start : start + size] for start in range(0, len(jobs), size)]
