@@ -95,7 +95,7 @@ class ApiBackend(Protocol):
         ...
 
     def status(self) -> dict[str, Any]:
-        """Return chain_id, node_id, role, height, view, primary, validators, peers, mempool_size, version."""
+        """Return the node's status with the fields of the OpenAPI Status schema (node.openapi)."""
         ...
 
     def list_members(self) -> list[dict[str, Any]]: ...
@@ -118,8 +118,12 @@ class ApiBackend(Protocol):
         """Verify a signed read request (see node.privacy.read_auth); raise PrivacyError."""
         ...
 
-    async def subject_report(self, subject_id: str, reader: Reader, purpose: str) -> dict[str, Any]:
-        """Build the credit report of `subject_id` for `reader`, after access control; record the query."""
+    async def subject_report(self, subject_id: str, reader: Reader, purpose: str, query_tx: str | None) -> dict[str, Any]:
+        """Build the credit report of `subject_id` for `reader` after access control.
+
+        `query_tx` is the id of the reader's committed `report.query` for this
+        subject and purpose (node.report_access), or None when the request named none.
+        """
         ...
 
     def subscribe_events(self, types: frozenset[str] | None, member: str | None) -> Subscription:

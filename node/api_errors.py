@@ -59,7 +59,7 @@ class ApiError(Exception):
         self.localize = localize
 
     def body(self, language: str) -> dict[str, Any]:
-        message = self.localize(language) if self.localize is not None else i18n.message_for(self.code, language)
+        message = self.localize(language) if self.localize is not None else i18n.message_for(self.code, language, self.details)
         return {"error": {"code": self.code, "message": message, "details": self.details}}
 
 

@@ -1,4 +1,4 @@
-"""Error codes of the transaction layer, and registration of every component's codes with `node.i18n`.
+"""Error codes of the transaction layer and of report reads, and registration of every component's codes with `node.i18n`.
 
 Transaction parsing (`node.tx.TxError`) and mempool admission raise codes with
 English-only text, so their bilingual messages live here. The canonical JSON
@@ -11,6 +11,7 @@ different text raises `i18n.MessageConflictError`.
 from __future__ import annotations
 
 import threading
+from typing import Any, Mapping
 
 from node import i18n
 
@@ -39,10 +40,11 @@ TX_MESSAGES: dict[str, tuple[int, str, str]] = {
         "The transaction has expired: sign it again with a later expires_at.",
         "交易已过期：请使用更晚的 expires_at 重新签名。",
     ),
+    # The chain's expiry window is a genesis limit, so the message names it from details.window_ms when given.
     "expiry_too_far": (
         400,
-        "expires_at is more than one hour ahead: sign it again with an earlier expires_at.",
-        "expires_at 超过当前时间一小时以上：请使用更早的 expires_at 重新签名。",
+        "expires_at is further ahead than the chain's expiry window allows: sign it again with an earlier expires_at.",
+        "expires_at 超出本链允许的有效期窗口：请使用更早的 expires_at 重新签名。",
     ),
     "invalid_signature": (
         400,
@@ -71,18 +73,69 @@ TX_MESSAGES: dict[str, tuple[int, str, str]] = {
     ),
 }
 
+# Credit-report reads that no recorded report.query allows (node.report_access).
+REPORT_QUERY_STATUS = 403
+REPORT_QUERY_MESSAGES: dict[str, tuple[int, str, str]] = {
+    "query_not_recorded": (
+        REPORT_QUERY_STATUS,
+        "No committed report.query transaction backs this report read: submit report.query, wait until it commits with ok, "
+        "and pass its tx_id as the query_tx parameter.",
+        "此次报告查询没有已上链的 report.query 交易：请先提交 report.query，等待其成功上链，再以 query_tx 参数传入其 tx_id。",
+    ),
+    "query_mismatch": (
+        REPORT_QUERY_STATUS,
+        "The report.query transaction named by query_tx does not match this read: it must be sent by the reader "
+        "for the same subject and purpose.",
+        "query_tx 所指的 report.query 交易与此次读取不符：须由读取方本人发送，且主体和目的相同。",
+    ),
+    "query_too_old": (
+        REPORT_QUERY_STATUS,
+        "The report.query transaction named by query_tx is too old: submit a new report.query.",
+        "query_tx 所指的 report.query 交易已过期：请提交新的 report.query。",
+    ),
+}
+
 _registered = False
 _lock = threading.Lock()
 
 
+def format_duration(duration_ms: int, language: str) -> str:
+    """Format a duration in the largest whole unit (hours, minutes, seconds, else milliseconds)."""
+    units = (
+        (3_600_000, "hour", "hours", "小时"),
+        (60_000, "minute", "minutes", "分钟"),
+        (1_000, "second", "seconds", "秒"),
+    )
+    for unit_ms, singular, plural, chinese in units:
+        if duration_ms >= unit_ms and duration_ms % unit_ms == 0:
+            count = duration_ms // unit_ms
+            if language == i18n.LANGUAGE_ENGLISH:
+                return f"{count} {singular if count == 1 else plural}"
+            return f"{count} {chinese}"
+    return f"{duration_ms} ms" if language == i18n.LANGUAGE_ENGLISH else f"{duration_ms} 毫秒"
+
+
+def render_expiry_too_far(language: str, details: Mapping[str, Any]) -> str | None:
+    """Name the expiry window of `details["window_ms"]` in the expiry_too_far message."""
+    window_ms = details.get("window_ms")
+    if type(window_ms) is not int or window_ms <= 0:
+        return None
+    window = format_duration(window_ms, language)
+    if language == i18n.LANGUAGE_ENGLISH:
+        return f"expires_at is more than {window} ahead of the chain's time: sign it again with an expires_at at most {window} ahead."
+    return f"expires_at 超出本链当前时间 {window} 以上：请使用不超过 {window} 之后的 expires_at 重新签名。"
+
+
 def register_all() -> None:
-    """Register the transaction, personal-data and contract codes once per process."""
+    """Register the transaction, report-query, personal-data and contract codes once per process."""
     global _registered
     with _lock:
         if _registered:
             return
         _registered = True
     i18n.register_messages(TX_MESSAGES)
+    i18n.register_detail_renderer("expiry_too_far", render_expiry_too_far)
+    i18n.register_messages(REPORT_QUERY_MESSAGES)
     _register_privacy()
     _register_contracts()
 

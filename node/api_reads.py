@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
@@ -32,6 +33,8 @@ OBJECT_KINDS = {
     "complaint": "/v1/complaints/{object_id}",
 }
 REPORT_PURPOSES = ("credit_query", "assessment", "collection", "data_sharing")
+# Query parameters of the credit-report route, read from the signed request target.
+REPORT_QUERY_PARAMETERS = ("purpose", "query_tx")
 STATE_KEY_LENGTH_MAX = 512
 HEIGHT_MAX = 2**63 - 1
 
@@ -67,8 +70,13 @@ def _localized_receipt(record: dict[str, Any], language: str) -> dict[str, Any]:
     receipt = record.get("receipt")
     if isinstance(receipt, dict) and receipt.get("error_code"):
         record = dict(record)
-        record["receipt"] = {**receipt, "error_message": i18n.message_for(str(receipt["error_code"]), language)}
+        record["receipt"] = {**receipt, "error_message": i18n.message_for(str(receipt["error_code"]), language, _details_of(receipt))}
     return record
+
+
+def _details_of(receipt: dict[str, Any]) -> dict[str, Any] | None:
+    details = receipt.get("error_details")
+    return details if isinstance(details, dict) else None
 
 
 async def get_transaction(request: web.Request) -> web.Response:
@@ -141,18 +149,41 @@ async def get_state(request: web.Request) -> web.Response:
     return json_response({"key": key, "value": value, **proof_fields})
 
 
+def _signed_query_parameters(raw_path: str, names: tuple[str, ...]) -> dict[str, str]:
+    """Parse `names` from the query of the signed request target, each at most once.
+
+    The read signature covers the raw path with its query, so parameters
+    taken from it are as authentic as the reader's key.
+    """
+    values = parse_qs(urlsplit(raw_path).query, keep_blank_values=True)
+    parameters = {}
+    for name in names:
+        found = values.get(name, [])
+        if len(found) > 1:
+            raise ApiError("invalid_query_parameter", {"parameter": name, "expected": "the parameter at most once"})
+        if found:
+            parameters[name] = found[0]
+    return parameters
+
+
 async def get_subject_report(request: web.Request) -> web.Response:
-    """Return a subject's credit report to a verified reader; the backend applies access control."""
+    """Return a subject's credit report to a verified reader; the backend applies access control.
+
+    `purpose` and `query_tx` come from the signed path. `query_tx` names the
+    reader's committed `report.query` for this subject and purpose.
+    """
     subject_id = _path_parameter(request, "subject_id", _SUBJECT_ID, "64 lowercase hex characters")
-    purpose = request.query.get("purpose", "credit_query")
+    parameters = _signed_query_parameters(request.raw_path, REPORT_QUERY_PARAMETERS)
+    purpose = parameters.get("purpose", "credit_query")
     if purpose not in REPORT_PURPOSES:
         raise ApiError("invalid_query_parameter", {"parameter": "purpose", "expected": ", ".join(REPORT_PURPOSES)})
+    query_tx = parameters.get("query_tx")
 
     backend = _backend(request)
     body = await request.read()
     try:
         reader = backend.verify_read_request(request.method, request.raw_path, body, request.headers)
-        report = await backend.subject_report(subject_id, reader, purpose)
+        report = await backend.subject_report(subject_id, reader, purpose, query_tx)
     except PrivacyError as exc:
         raise _privacy_api_error(exc) from None
     except ContractError as exc:

@@ -7,37 +7,21 @@ directly, which is fast enough for single-object reads.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
-import logging
 from typing import TYPE_CHECKING, Any, Mapping
-from urllib.parse import parse_qs, urlsplit
 
 from node.api import SubmitResult
-from node.api_errors import ApiError
 from node.chain import Chain
 from node.clock import system_now_ms
-from node.contracts.queries import credit_report
 from node.events import Subscription
 from node.metrics import MetricFamily, NodeMetrics
-from node.privacy.access import check_access, reader_for_key
-from node.privacy.errors import PrivacyError
+from node.privacy.access import reader_for_key
 from node.privacy.read_auth import Reader, ReadVerifier
-from node.report_access import check_recorded_query
+from node.report_access import serve_subject_report
 from node.tx import compute_tx_id
-
-QUERY_TX_PARAMETER = "query_tx"
-
-_logger = logging.getLogger("xinlian.api.reports")
 
 if TYPE_CHECKING:
     from node.daemon import Node
 
-
-def block_date(chain: Chain, utc_offset_minutes: int) -> str:
-    """Return the date (YYYY-MM-DD) of the head block's time in the consortium's fixed UTC offset."""
-    offset = datetime.timezone(datetime.timedelta(minutes=utc_offset_minutes))
-    return datetime.datetime.fromtimestamp(chain.head().timestamp_ms / 1000, tz=offset).date().isoformat()
 
 # Object kinds of node.api_reads.OBJECT_KINDS and the state key prefix each is stored under.
 OBJECT_PREFIXES = {
@@ -63,22 +47,6 @@ def header_to_api(header: Any) -> dict[str, Any]:
         "state_root": header.state_root,
         "block_hash": header.block_hash(),
     }
-
-
-@dataclasses.dataclass(frozen=True)
-class SignedReader(Reader):
-    """A verified reader with the `query_tx` parameter of its signed request target.
-
-    The signature covers the path with its query, so the parameter is as
-    authentic as the reader's key.
-    """
-
-    query_tx: str | None = None
-
-
-def _query_parameter(path_with_query: str, name: str) -> str | None:
-    values = parse_qs(urlsplit(path_with_query).query, keep_blank_values=True).get(name)
-    return values[-1] if values else None
 
 
 class NodeBackend:
@@ -159,46 +127,22 @@ class NodeBackend:
         return {"key": key, "value": value, "state_root": root, "proof": proof.to_dict()}
 
     def verify_read_request(self, method: str, path_with_query: str, body: bytes, headers: Mapping[str, str]) -> Reader:
-        reader = self._read_verifier.verify(method, path_with_query, body, headers)
-        return SignedReader(**dataclasses.asdict(reader), query_tx=_query_parameter(path_with_query, QUERY_TX_PARAMETER))
+        return self._read_verifier.verify(method, path_with_query, body, headers)
 
-    async def subject_report(self, subject_id: str, reader: Reader, purpose: str) -> dict[str, Any]:
+    async def subject_report(self, subject_id: str, reader: Reader, purpose: str, query_tx: str | None) -> dict[str, Any]:
         """Build the report after the access policy and the recorded `report.query` both allow the read."""
         node = self._node
-        chain = self._chain()
-        state = chain.state()
-        date = block_date(chain, node.genesis.utc_offset_minutes)
-        decision = check_access(state, reader, subject_id, purpose, date)
-
-        query_tx = reader.query_tx if isinstance(reader, SignedReader) else None
-        query = check_recorded_query(
-            chain,
+        return serve_subject_report(
+            self._chain(),
             reader,
             subject_id,
             purpose,
             query_tx,
+            utc_offset_minutes=node.genesis.utc_offset_minutes,
             now_ms=node.clock.now_ms(),
             max_age_ms=self.report_query_max_age_ms,
             pending=query_tx is not None and query_tx in node.mempool,
         )
-
-        report = credit_report(state, subject_id, date)
-        if report is None:
-            raise PrivacyError("subject_not_found", subject_id=subject_id)
-
-        fields = {"subject_id": subject_id, "reader": reader.member_id or "subject", "purpose": purpose, "basis": decision.basis, "query_tx": query["query_tx"]}
-        # Regulator reads carry audit=true, so an audit of the log can select every read the regulator made.
-        _logger.info("served a credit report", extra={"fields": {**fields, "audit": decision.audit}})
-
-        return {
-            "subject_id": subject_id,
-            "purpose": purpose,
-            "basis": decision.basis,
-            "as_of": date,
-            "height": chain.height,
-            "query": query,
-            "report": report,
-        }
 
     def subscribe_events(self, types: frozenset[str] | None, member: str | None) -> Subscription:
         return self._node.events.subscribe(types, member)

@@ -27,9 +27,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "node_started": ("started {member_id} (pid {pid}), log {log}", "已启动 {member_id}（进程 {pid}），日志 {log}"),
     "node_stopped": ("stopped {member_id}", "已停止 {member_id}"),
     "node_not_running": ("{member_id} was not running", "{member_id} 未在运行"),
-    "status_header": ("member               pid      height  view  primary  peers  syncing", "成员                 进程     高度    视图  主节点   对等节点 同步中"),
-    "status_row": ("{member_id:<20} {pid:<8} {height:<7} {view:<5} {primary:<8} {peers:<6} {syncing}", "{member_id:<20} {pid:<8} {height:<7} {view:<5} {primary:<8} {peers:<6} {syncing}"),
-    "status_down": ("{member_id:<20} {pid:<8} (no answer from http://127.0.0.1:{api_port}/v1/status)", "{member_id:<20} {pid:<8} （http://127.0.0.1:{api_port}/v1/status 无响应）"),
+    "status_header": (
+        "member               pid      api                     height  view  primary          peers  syncing",
+        "成员                 进程     api                     高度    视图  主节点           对等节点 同步中",
+    ),
+    "status_row": (
+        "{member_id:<20} {pid:<8} {api_url:<23} {height:<7} {view:<5} {primary:<16} {peers:<6} {syncing}",
+        "{member_id:<20} {pid:<8} {api_url:<23} {height:<7} {view:<5} {primary:<16} {peers:<6} {syncing}",
+    ),
+    "status_down": ("{member_id:<20} {pid:<8} {api_url:<23} (no answer from {api_url}/v1/status)", "{member_id:<20} {pid:<8} {api_url:<23} （{api_url}/v1/status 无响应）"),
+    "syncing_yes": ("yes", "是"),
+    "syncing_no": ("no", "否"),
     "tx_submitted": ("submitted {tx_id}, waiting for the receipt...", "已提交 {tx_id}，等待回执……"),
     "tx_committed": ("committed at height {height}, index {index}: {outcome}", "已上链，高度 {height}，序号 {index}：{outcome}"),
     "tx_ok": ("ok", "成功"),
@@ -80,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--accelerated", action="store_true", help="run chain time faster than real time")
     init.add_argument("--speed", type=int, default=86_400, help="chain milliseconds per real millisecond (default 86400: one day per second)")
     init.add_argument("--start", default="2016-01-01", help="chain date (YYYY-MM-DD, +08:00) at which the accelerated clock starts")
-    for name, help_text in (("up", "start every node in the background"), ("down", "stop every node (SIGTERM)"), ("status", "show height, view and peers of every node")):
+    for name, help_text in (("up", "start every node in the background"), ("down", "stop every node (SIGTERM)"), ("status", "show the API URL, height, view, peers and syncing state of every node")):
         command = network_commands.add_parser(name, help=help_text)
         command.add_argument("--dir", type=Path, required=True, help="network directory")
 
@@ -115,6 +123,9 @@ def run_keygen(args: argparse.Namespace, messages: Messages) -> int:
 def run_network(args: argparse.Namespace, messages: Messages) -> int:
     from node import localnet
 
+    # Nodes run from the repository directory and are recognised by the config path on their
+    # command line, so every network command must name the directory the same absolute way.
+    args.dir = args.dir.resolve()
     try:
         if args.network_command == "init":
             return _network_init(args, messages)
@@ -152,25 +163,27 @@ def _network_init(args: argparse.Namespace, messages: Messages) -> int:
 
 
 def _network_status(args: argparse.Namespace, messages: Messages) -> int:
+    """Print each node's pid, API URL, height, view, primary, connected/configured peers and whether it is syncing."""
     from node import localnet
 
     messages.say("status_header")
     for row in localnet.network_status(args.dir):
         pid = row["pid"] if row["pid"] is not None else "-"
+        api_url = f"http://127.0.0.1:{row['api_port']}"
         status = row["status"]
         if status is None:
-            messages.say("status_down", member_id=row["member_id"], pid=pid, api_port=row["api_port"])
+            messages.say("status_down", member_id=row["member_id"], pid=pid, api_url=api_url)
             continue
-        primary = status.get("primary") or ""
         messages.say(
             "status_row",
             member_id=row["member_id"],
             pid=pid,
+            api_url=api_url,
             height=status.get("height"),
             view=status.get("view"),
-            primary=str(primary)[:8],
+            primary=status.get("primary") or "-",
             peers=localnet.summarize_peers(status),
-            syncing=status.get("syncing", False),
+            syncing=messages.text("syncing_yes" if status.get("syncing") else "syncing_no"),
         )
     return 0
 
@@ -211,7 +224,12 @@ async def _submit(args: argparse.Namespace, payload: dict[str, Any], messages: M
         async with XinlianClient(args.node, key.seed, chain_id="", language=language) as probe:
             status = await probe.status()
         chain_clock = _chain_clock(status)
-        async with XinlianClient(args.node, key.seed, chain_id=status["chain_id"], language=language, clock_ms=chain_clock) as client:
+        client_options: dict[str, Any] = {"language": language, "clock_ms": chain_clock}
+        expiry_window_ms = status.get("tx_expiry_window_ms")
+        if type(expiry_window_ms) is int and expiry_window_ms > 0:
+            # The genesis window may differ from the client's one-hour default, so expires_at is sized by the node's.
+            client_options["expiry_window_ms"] = expiry_window_ms
+        async with XinlianClient(args.node, key.seed, chain_id=status["chain_id"], **client_options) as client:
             tx_id = await client.submit(client.build_transaction(args.tx_type, payload))
             messages.say("tx_submitted", tx_id=tx_id)
             record = await client.wait_for_receipt(tx_id, args.timeout)

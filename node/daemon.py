@@ -1,27 +1,21 @@
 """The node daemon: the I/O shell around the PBFT replica.
 
-`Node` owns the loop. It feeds the replica its inputs (peer messages, timer
-ticks, proposals, executed blocks, fetched blocks) and performs each `Output`
-in the documented order. Consensus records are written durably (one synced
-LevelDB batch) before any message that depends on them is queued for sending.
-Committed blocks are executed through `Chain.commit` exactly once, in sequence
-order, before the node calls `Replica.block_executed`. Events go to
-subscribers only after the block's batch is on disk. After each block the node
-also applies its erasure events to the off-chain store and closes the peer
-links of members the chain no longer allows (see `peer_allowed`).
+`Node` owns the event loop's work for one member: it starts and stops the
+chain, the peer network, the HTTP API and the off-chain store, and serves
+transaction gossip and personal-data requests from peers. Its other work is
+split by concept into the mixins it is built from:
+
+- `node.consensus_driver`: feed the replica peer messages and ticks, and
+  perform each `Output` in the documented order;
+- `node.proposer`: cut blocks from the mempool and check proposals;
+- `node.block_commit`: commit a block and apply what follows from it
+  (mempool, erasures, events, peer links);
+- `node.catchup`: fetch and verify the blocks this node is missing.
 
 Transaction signatures are verified once per node: at admission (API batches
 and gossip, in a process pool when large) or when a PRE-PREPARE brings
 transactions this node has not seen. Proposal checks and execution then find
 every result in the shared verifier's cache.
-
-Catch-up has two paths. When the replica reports a `FetchRequest`, the node
-fetches the range and hands it back through `deliver_fetched`, and the replica
-checks every certificate. When the node finds a peer ahead and its own height
-stalled (at start, or after an outage), it pauses consensus, fetches blocks in
-ranges, checks each certificate with `verify_certified_block`, commits them,
-and then rebuilds the replica from its persisted records, exactly as a restart
-would.
 """
 
 from __future__ import annotations
@@ -29,60 +23,43 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import time
-from collections import deque
 from typing import Any
 
 from aiohttp import web
 
-from consensus import (
-    CertifiedBlock,
-    ConsensusDecodeError,
-    Ed25519Signer,
-    Ed25519Verifier,
-    Output,
-    PrePrepare,
-    ReplicaConfig,
-    RestoredState,
-    decode_message,
-    quorum_size,
-)
-from consensus.certificates import verify_certified_block
+from consensus import Ed25519Signer, Ed25519Verifier, ReplicaConfig, RestoredState
 from consensus.membership import ValidatorSchedule
 from consensus.records import VALIDATORS_KEY
 from consensus.replica import Replica
 from node.admission import Admission
 from node.api import create_app
-from node.backend import NodeBackend, block_date
-from node.block import check_proposal, encode_proposal, payload_digest
-from node.canonical import CanonicalError, parse_json
-from node.chain import Chain, ChainError, CommitResult
+from node.backend import NodeBackend
+from node.block import payload_digest
+from node.block_commit import BlockCommitMixin
+from node.catchup import CatchUpMixin
+from node.chain import Chain, ChainError
 from node.clock import make_clock, system_now_ms
 from node.config import NodeConfig
+from node.consensus_driver import TOPIC_CONSENSUS, TOPIC_TXS, ConsensusDriverMixin
 from node.contracts import XinlianExecutor
-from node.events import EventBus, events_for_block
-from node.execution import Event
+from node.events import EventBus
 from node.genesis import Genesis, load_genesis, validator_node_keys
 from node.keys import load_key_file
 from node.logs import bind
 from node.mempool import Mempool, MempoolLimits
 from node.p2p import P2PLimits, P2PNetwork, PeerError
-from node.privacy.erasure import apply_erasure_event, reconcile_erasures
 from node.privacy.read_auth import ReplayCache
 from node.privacy.setup import NodePrivacy, open_node_privacy
 from node.privacy.sharing import KIND as PRIVACY_KIND
 from node.privacy.sharing import handle_details_request
+from node.proposer import ProposerMixin
+from node.report_access import block_date
 from node.storage import KeyValueStore, LevelDBStore
-from node.sync import BlockServer, certificate_wire, fetch_blocks, fetch_height
+from node.sync import BlockServer
 from node.tx import TxVerifier
 from node.verify_pool import LazyProcessPool
 
 VERSION = "0.1.0"
-TOPIC_CONSENSUS = "consensus"
-TOPIC_TXS = "txs"
-SYNC_PROBE_INTERVAL_S = 1.0
-SYNC_REQUEST_TIMEOUT_S = 5.0
-STARTUP_PEER_WAIT_S = 3.0
 GOSSIP_ENVELOPES_PER_MESSAGE_MAX = 1000
 PRIVACY_REPLAY_CACHE_MAX = 10_000
 CHAIN_DIRECTORY = "chain"  # LevelDB of the chain under data_dir; node.privacy keeps its store beside it
@@ -94,7 +71,7 @@ class NodeStartError(RuntimeError):
     """The node cannot start: its config, key, genesis or data directory does not fit together."""
 
 
-class Node:
+class Node(ConsensusDriverMixin, ProposerMixin, BlockCommitMixin, CatchUpMixin):
     def __init__(self, config: NodeConfig, store: KeyValueStore | None = None) -> None:
         self.config = config
         try:
@@ -309,64 +286,7 @@ class Node:
             return validator_node_keys(self.genesis)
         return self.replica.validators_at(self.replica.last_executed_seq + 1)
 
-    # ---- consensus inputs ----
-
-    def _validate_payload(self, seq: int, payload: bytes) -> str | None:
-        chain = self._require_chain()
-        # NOTE: a pipelined proposal's parent may not be executed yet. The head's time is then
-        # only a lower bound of the parent's, and execution still makes block time increase.
-        return check_proposal(
-            payload,
-            height=seq,
-            parent_time_ms=chain.head().timestamp_ms,
-            now_ms=self.clock.now_ms(),
-            drift_ms=self.genesis.limits.block_time_drift_ms,
-            verifier=self.tx_verifier,
-            nonce_committed=chain.nonce_committed,
-            block_tx_max=self.genesis.limits.block_tx_max,
-            block_size_max_bytes=self.genesis.limits.block_size_max_bytes,
-            expiry_window_ms=self.genesis.limits.tx_expiry_window_ms,
-        )
-
-    async def _on_consensus_message(self, peer: str, body: Any) -> None:
-        if self.syncing or self.replica is None:
-            self.consensus_dropped += 1
-            return
-        try:
-            message = decode_message(body)
-        except ConsensusDecodeError as exc:
-            self._count_drop(peer, f"undecodable consensus message: {exc}")
-            return
-        if getattr(message, "sender", None) != peer:
-            self._count_drop(peer, "consensus message sender is not the peer that sent it")
-            return
-        if isinstance(message, PrePrepare) and message.payload:
-            await self._verify_proposal_signatures(message.payload)
-            if self.syncing or self.replica is None:
-                self.consensus_dropped += 1
-                return
-        self._perform(self.replica.step(message))
-
-    async def _verify_proposal_signatures(self, payload: bytes) -> None:
-        """Verify the signatures of a proposal's transactions this node has not seen, in the pool when they are many.
-
-        The replica's `validate_payload` (check_proposal) runs synchronously on the
-        event loop. Verifying first puts every result in the verifier's cache, so
-        check_proposal and Chain.commit check no signature themselves. A payload
-        that does not decode is left to check_proposal to reject.
-        """
-        try:
-            value = parse_json(payload)
-        except CanonicalError:
-            return
-        envelopes = value.get("txs") if isinstance(value, dict) else None
-        if isinstance(envelopes, list) and len(envelopes) <= self.genesis.limits.block_tx_max:
-            await self.tx_verifier.verify_many_async(envelopes, pool=self.verify_pool)
-
-    def _count_drop(self, peer: str, reason: str) -> None:
-        self.consensus_dropped += 1
-        if self.consensus_dropped == 1 or self.consensus_dropped % 100 == 0:
-            self.log.warning("dropped consensus message", extra={"fields": {"peer": peer, "reason": reason, "dropped": self.consensus_dropped}})
+    # ---- peer requests ----
 
     async def _on_tx_gossip(self, peer: str, body: Any) -> None:
         envelopes = body.get("transactions") if isinstance(body, dict) else None
@@ -405,321 +325,12 @@ class Node:
     def has_pending_work(self) -> bool:
         return len(self.mempool) > 0
 
-    async def _tick_loop(self) -> None:
-        interval_s = self.config.tick_ms / 1000
-        while not self._stopping.is_set():
-            await asyncio.sleep(interval_s)
-            try:
-                self._on_tick()
-            except Exception:
-                # A broken invariant in the replica or the chain: stop rather than run on in an unknown state.
-                self.log.exception("tick failed; stopping the node")
-                self._stopping.set()
-                raise
-
-    def _on_tick(self) -> None:
-        self._flush_gossip()
-        if self.syncing or self.replica is None:
-            return
-        self.mempool.drop_expired(self.clock.now_ms())
-        self._perform(self.replica.tick(self.has_pending_work()))
-        self._maybe_propose()
-
-    def _flush_gossip(self) -> None:
-        assert self.admission is not None and self.network is not None
-        for batch in self.admission.take_gossip():
-            self.network.broadcast(TOPIC_TXS, {"transactions": batch})
-
-    # ---- proposing ----
-
-    def _next_proposal_seq(self) -> int:
-        replica = self.replica
-        assert replica is not None
-        # TODO: use a public Replica property once consensus exposes the seq propose() will assign.
-        return replica._proposal_seq()
-
-    def _maybe_propose(self) -> None:
-        replica = self.replica
-        chain = self._require_chain()
-        assert replica is not None
-        if not replica.can_propose():
-            self._ready_since_s = None
-            return
-        ready = self.mempool.ready_count()
-        if ready == 0:
-            self._ready_since_s = None
-            return
-
-        seq = self._next_proposal_seq()
-        # One proposal at a time: the payload names its height and its time must follow the parent's.
-        if seq != chain.height + 1 or replica.last_committed_seq != chain.height:
-            return
-        now_s = time.monotonic()
-        if self._ready_since_s is None:
-            self._ready_since_s = now_s
-        if ready < self.block_tx_max and (now_s - self._ready_since_s) * 1000 < self.config.block_interval_ms:
-            return
-
-        timestamp_ms = max(self.clock.now_ms(), chain.head().timestamp_ms + 1)
-        window_ms = self.genesis.limits.tx_expiry_window_ms
-        txs = []
-        for vtx in self.mempool.reap(self.block_tx_max, self.genesis.limits.block_size_max_bytes // 2):
-            if vtx.expires_at <= timestamp_ms or vtx.expires_at > timestamp_ms + window_ms or chain.nonce_committed(vtx.sender, vtx.nonce):
-                self.mempool.remove_committed([(vtx.tx_id, vtx.sender, vtx.nonce)])
-                continue
-            txs.append(vtx)
-        self._ready_since_s = None
-        if not txs:
-            return
-
-        payload = encode_proposal(seq, timestamp_ms, self.member.member_id, txs)
-        self.log.info("proposing block", extra={"fields": {"seq": seq, "txs": len(txs)}})
-        self._perform(replica.propose(payload))
-
-    # ---- performing outputs ----
-
-    def _perform(self, first: Output) -> None:
-        """Carry out an Output and every Output it leads to, each in the documented order."""
-        chain = self._require_chain()
-        replica = self.replica
-        assert replica is not None
-        queue: deque[Output] = deque([first])
-        while queue:
-            out = queue.popleft()
-            if out.persist:
-                chain.save_consensus(out.persist)
-            for recipient, message in out.messages:
-                self._send_consensus(recipient, message)
-            for block in out.committed:
-                queue.append(self._execute_committed(block))
-            if out.view_changed is not None:
-                requeued = self.mempool.requeue_in_flight()
-                self.log.info("entered view", extra={"fields": {"new_view": out.view_changed, "primary": self._member_id(replica.primary), "requeued_txs": requeued}})
-            if out.stable_checkpoint is not None:
-                self.log.debug("stable checkpoint", extra={"fields": {"seq": out.stable_checkpoint}})
-            if out.fetch is not None:
-                self._start_fetch(out.fetch.from_seq, out.fetch.to_seq, out.fetch.hint_peers)
-
-    def _send_consensus(self, recipient: str | None, message: Any) -> None:
-        network = self.network
-        if network is None:
-            return  # restored work performed before the network starts has nothing to send yet
-        wire = message.to_wire()
-        if recipient is not None:
-            network.send(recipient, TOPIC_CONSENSUS, wire)
-            return
-        replica = self.replica
-        assert replica is not None
-        seq = replica.last_executed_seq + 1
-        recipients = set(replica.validators_at(seq)) | set(replica.validators_at(seq + replica.config.reconfig_delay_blocks))
-        recipients.discard(self.key.public_key)
-        for peer in sorted(recipients):
-            network.send(peer, TOPIC_CONSENSUS, wire)
-
-    def _execute_committed(self, block: CertifiedBlock) -> Output:
-        replica = self.replica
-        chain = self._require_chain()
-        assert replica is not None
-        if block.seq <= chain.height:
-            # Already in the chain (committed before a crash, or by catch-up): report it again,
-            # with the validator change it decided if the replica may have missed it.
-            header = chain.get_header(block.seq)
-            assert header is not None
-            pending = chain.state().get("validators_pending")
-            decided = None
-            if isinstance(pending, dict) and pending.get("decided_height") == block.seq:
-                decided = (pending["effective_height"], tuple(pending["node_keys"]))
-            return replica.block_executed(block.seq, header.state_root, decided)
-        result = self._commit_to_chain(block)
-        update = result.validator_update
-        validator_update = (update.effective_height, update.validators) if update is not None else None
-        return replica.block_executed(block.seq, result.header.state_root, validator_update)
-
-    def _commit_to_chain(self, block: CertifiedBlock) -> CommitResult:
-        chain = self._require_chain()
-        result = chain.commit(block.seq, block.view, block.digest, block.payload, certificate_wire(block))
-        self.mempool.remove_committed([(vtx.tx_id, vtx.sender, vtx.nonce) for vtx in result.txs])
-        self._apply_erasures(result)
-        self._publish_events(result)
-        self._enforce_peer_membership()
-        return result
-
-    def _apply_erasures(self, result: CommitResult) -> None:
-        """Apply the block's committed erasure events to this node's off-chain store, after its batch is durable."""
-        assert self.privacy is not None
-        for block_event in result.events:
-            try:
-                apply_erasure_event(block_event.event, self.privacy.store)
-            except ValueError as exc:
-                # Malformed erasure data is a contract bug. reconcile_erasures retries from state at the next start.
-                self.log.error(
-                    "could not apply an erasure event",
-                    extra={"fields": {"height": result.header.height, "tx_id": block_event.tx_id, "type": block_event.event.type, "error": str(exc)}},
-                )
-
-    def _reconcile_erasures(self) -> None:
-        """Apply the chain's erasure state to the off-chain store, for events a crash cut off. Run it before serving reads."""
-        assert self.privacy is not None
-        outcomes = reconcile_erasures(self._require_chain().state(), self.privacy.store)
-        changed = {subject_id: outcome for subject_id, outcome in outcomes.items() if outcome in ("erased", "frozen")}
-        if changed:
-            self.log.info("applied erasures missed before the last stop", extra={"fields": {"subjects": changed}})
-
-    def _enforce_peer_membership(self) -> None:
-        """Close the links of peers the chain no longer allows (suspended, removed, or out of the validator set)."""
-        if self.network is None:
-            return
-        for peer in self.network.close_disallowed():
-            self.log.warning("closed the link of a peer that the chain no longer allows", extra={"fields": {"peer": peer, "member": self._member_id(peer)}})
-
-    def _publish_events(self, result: CommitResult) -> None:
-        begin_events: list[Event] = []
-        end_events: list[Event] = []
-        seen_tx = False
-        for block_event in result.events:
-            if block_event.tx_id is not None:
-                seen_tx = True
-            elif seen_tx:
-                end_events.append(block_event.event)
-            else:
-                begin_events.append(block_event.event)
-        senders = {vtx.tx_id: self._sender_member_id(vtx.sender) for vtx in result.txs}
-        self.events.publish(events_for_block(result.header.height, result.receipts, begin_events, end_events, senders))
-
     def _member_id(self, node_key: str) -> str:
         member = self.member_by_node_key.get(node_key)
         if member is not None:
             return member.member_id
         owner = self.chain.state().get(f"member_key/{node_key}") if self.chain is not None else None
         return owner["member_id"] if isinstance(owner, dict) else node_key[:16]
-
-    def _sender_member_id(self, client_key: str) -> str:
-        """Return the member id of a client key, including members admitted after genesis, or "" for a subject or unknown key."""
-        member_id = self.member_by_client_key.get(client_key)
-        if member_id is not None:
-            return member_id
-        owner = self.chain.state().get(f"member_key/{client_key}") if self.chain is not None else None
-        return owner["member_id"] if isinstance(owner, dict) and owner.get("kind") == "client" else ""
-
-    # ---- catch-up ----
-
-    def _start_fetch(self, first: int, last: int, hint_peers: tuple[str, ...]) -> None:
-        if self._fetch_task is not None and not self._fetch_task.done():
-            return
-        self._fetch_task = asyncio.create_task(self._fetch_for_replica(first, last, hint_peers), name="fetch")
-
-    async def _fetch_for_replica(self, first: int, last: int, hint_peers: tuple[str, ...]) -> None:
-        """Fetch first..last for the replica, which checks each certificate itself."""
-        assert self.network is not None
-        peers = [peer for peer in hint_peers if self.network.is_connected(peer)] or self.network.connected_peers()
-        next_seq = first
-        for peer in peers:
-            while next_seq <= last and not self._stopping.is_set():
-                _, blocks = await fetch_blocks(self.network, peer, next_seq, last, SYNC_REQUEST_TIMEOUT_S)
-                if not blocks or self.replica is None or self.syncing:
-                    break
-                self._perform(self.replica.deliver_fetched(blocks))
-                next_seq = max(next_seq, self.replica.last_committed_seq + 1, blocks[-1].seq + 1)
-            if next_seq > last:
-                break
-
-    async def _sync_probe_loop(self) -> None:
-        await self._wait_for_peers(STARTUP_PEER_WAIT_S)
-        await self.catch_up()
-        while not self._stopping.is_set():
-            await asyncio.sleep(SYNC_PROBE_INTERVAL_S)
-            await self._probe_peers()
-            height = self._require_chain().height
-            stalled = height == self._height_at_last_probe
-            self._height_at_last_probe = height
-            if stalled and max(self.peer_heights.values(), default=0) > height:
-                await self.catch_up()
-
-    async def _wait_for_peers(self, timeout_s: float) -> None:
-        assert self.network is not None
-        deadline = time.monotonic() + timeout_s
-        wanted = len(self.network.peer_urls)
-        while len(self.network.connected_peers()) < wanted and time.monotonic() < deadline and not self._stopping.is_set():
-            await asyncio.sleep(0.05)
-
-    async def _probe_peers(self) -> None:
-        assert self.network is not None
-        peers = self.network.connected_peers()
-        heights = await asyncio.gather(*(fetch_height(self.network, peer, SYNC_REQUEST_TIMEOUT_S) for peer in peers))
-        self.peer_heights = {peer: height for peer, height in zip(peers, heights) if height is not None}
-
-    async def catch_up(self) -> int:
-        """Fetch, verify and commit blocks from peers that are ahead; return how many were committed."""
-        async with self._sync_lock:
-            await self._probe_peers()
-            chain = self._require_chain()
-            if max(self.peer_heights.values(), default=0) <= chain.height:
-                return 0
-            self.syncing = True
-            committed = 0
-            try:
-                committed = await self._catch_up_from_peers()
-            finally:
-                if committed:
-                    # The chain moved under the replica: rebuild it from its records, as a restart does.
-                    self.replica = self._build_replica()
-                self.syncing = False
-            self.log.info("catch-up finished", extra={"fields": {"committed": committed}})
-            return committed
-
-    async def _catch_up_from_peers(self) -> int:
-        assert self.network is not None
-        chain = self._require_chain()
-        committed = 0
-        batch = self.config.limits.sync_blocks_per_request_max
-        while not self._stopping.is_set():
-            ahead = sorted((peer for peer, height in self.peer_heights.items() if height > chain.height), key=lambda p: -self.peer_heights[p])
-            progressed = False
-            for peer in ahead:
-                first = chain.height + 1
-                peer_height, blocks = await fetch_blocks(self.network, peer, first, first + batch - 1, SYNC_REQUEST_TIMEOUT_S)
-                if peer_height is not None:
-                    self.peer_heights[peer] = peer_height
-                count = self._commit_verified(peer, blocks)
-                committed += count
-                if count:
-                    progressed = True
-                    break
-            if not progressed:
-                break
-        return committed
-
-    def _commit_verified(self, peer: str, blocks: list[CertifiedBlock]) -> int:
-        chain = self._require_chain()
-        count = 0
-        for block in blocks:
-            if block.seq != chain.height + 1:
-                break
-            validators = self._catch_up_validators(block.seq)
-            reason = verify_certified_block(block, validators, quorum_size(len(validators)), self.consensus_verifier, self.chain_id, payload_digest)
-            if reason is not None:
-                self.log.warning("peer sent a block with an invalid certificate", extra={"fields": {"peer": peer, "seq": block.seq, "reason": reason}})
-                break
-            self._commit_to_chain(block)
-            count += 1
-        return count
-
-    def _catch_up_validators(self, seq: int) -> tuple[str, ...]:
-        """Return the validators in force at `seq` for a block fetched by catch-up.
-
-        The paused replica has not seen the validator changes of blocks committed
-        during this catch-up, so the chain state, which has, takes precedence.
-        """
-        replica = self.replica
-        assert replica is not None
-        state = self._require_chain().state()
-        pending = state.get("validators_pending")
-        if isinstance(pending, dict) and seq >= pending["effective_height"]:
-            return tuple(pending["node_keys"])
-        current = state.get("validators")
-        if isinstance(current, dict):
-            return tuple(current["node_keys"])
-        return replica.validators_at(seq)
 
     # ---- status ----
 

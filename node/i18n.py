@@ -10,7 +10,7 @@ layer) register their own codes with `register_messages`, in the same
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 LANGUAGE_CHINESE = "zh-CN"
 LANGUAGE_ENGLISH = "en"
@@ -117,6 +117,11 @@ _CATALOGUE: dict[str, tuple[int, str, str]] = {
 HTTP_CODES = frozenset(_CATALOGUE)
 _LOCK = threading.Lock()
 
+# A renderer builds a code's message from the error details: (language, details) -> message,
+# or None when the details lack what it needs and the catalogue text should be used.
+DetailRenderer = Callable[[str, Mapping[str, Any]], "str | None"]
+_DETAIL_RENDERERS: dict[str, DetailRenderer] = {}
+
 
 class MessageConflictError(ValueError):
     """Two components registered one error code with different status or text."""
@@ -143,6 +148,18 @@ def register_messages(messages: Mapping[str, tuple[int, str, str]], replace: boo
             _CATALOGUE[code] = (status, english, chinese)
 
 
+def register_detail_renderer(code: str, render: DetailRenderer) -> None:
+    """Let `message_for` build the message of a registered `code` from its error details.
+
+    The catalogue text stays the message whenever the details are missing or
+    `render` returns None, so it must read well without the details.
+    """
+    with _LOCK:
+        if code not in _CATALOGUE:
+            raise ValueError(f"error code {code!r} has no catalogue entry: register its messages first")
+        _DETAIL_RENDERERS[code] = render
+
+
 def registered_entry(code: str) -> tuple[int, str, str] | None:
     """Return the (HTTP status, English, Chinese) entry of `code`, or None if no component registered it."""
     with _LOCK:
@@ -165,14 +182,20 @@ def status_for(code: str) -> int:
     return entry[0] if entry is not None else UNKNOWN_CODE_STATUS
 
 
-def message_for(code: str, language: str) -> str:
+def message_for(code: str, language: str, details: Mapping[str, Any] | None = None) -> str:
     """Return the message for `code` in `language` ("zh-CN" or "en").
 
-    An unregistered code gets a generic sentence that names the code, so a
+    A code with a detail renderer gets a message built from `details`. An
+    unregistered code gets a generic sentence that names the code, so a
     client always receives a readable message.
     """
     entry = _CATALOGUE.get(code)
     english = language == LANGUAGE_ENGLISH
+    render = _DETAIL_RENDERERS.get(code)
+    if render is not None and details:
+        rendered = render(LANGUAGE_ENGLISH if english else LANGUAGE_CHINESE, details)
+        if rendered is not None:
+            return rendered
     if entry is None:
         if english:
             return f"The request was rejected with error code {code}."
@@ -182,7 +205,7 @@ def message_for(code: str, language: str) -> str:
 
 def error_body(code: str, language: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Build the API error body `{"error": {"code", "message", "details"}}`."""
-    return {"error": {"code": code, "message": message_for(code, language), "details": dict(details or {})}}
+    return {"error": {"code": code, "message": message_for(code, language, details), "details": dict(details or {})}}
 
 
 def negotiate_language(accept_language: str | None, default: str = LANGUAGE_CHINESE) -> str:

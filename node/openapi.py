@@ -13,10 +13,13 @@ import logging
 from typing import Any
 
 from node import i18n
+from node.api_reads import REPORT_PURPOSES
 
 logger = logging.getLogger("xinlian.openapi")
 
 API_VERSION = "1"
+# Codes of node.report_access for a report read without a matching recorded report.query.
+REPORT_QUERY_ERROR_CODES = ("query_not_recorded", "query_mismatch", "query_too_old")
 
 _ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
 _HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
@@ -282,15 +285,39 @@ def _paths() -> dict[str, Any]:
         ],
     )
     report = _get(
-        "The subject's cross-institution credit report. Personal data: the request must be signed and the reader needs consent, or be the subject or the regulator. Every query is recorded on chain.",
-        {"type": "object"},
+        "The subject's cross-institution credit report. Personal data: the request must be signed, and the reader needs consent, "
+        "or must be the subject or the regulator. The read must name the reader's committed report.query for the same subject "
+        "and purpose in query_tx, so every query is recorded on chain.",
+        _ref("CreditReport"),
         [
             _path_parameter("subject_id", _HEX64, "pseudonymous subject id"),
-            {"name": "purpose", "in": "query", "required": False, "schema": {"type": "string", "enum": ["credit_query", "assessment", "collection", "data_sharing"]}},
+            {
+                "name": "purpose",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "enum": list(REPORT_PURPOSES), "default": "credit_query"},
+                "description": "purpose of the read; the consent and the report.query must name the same purpose",
+            },
+            {
+                "name": "query_tx",
+                "in": "query",
+                "required": True,
+                "schema": _HEX64,
+                "description": "tx_id of the reader's committed report.query for this subject and purpose, "
+                "sent by the reader's key or another client key of the reader's member; "
+                "it allows reads for the chain's tx_expiry_window_ms after its block",
+            },
             *_READ_AUTH_HEADERS,
         ],
         errors=(400, 401, 403, 404),
     )
+    report["get"]["responses"]["403"] = {
+        "description": "The reader may not read this report. The access policy raises no_consent and the other personal-data codes. "
+        "Without a matching recorded query: query_not_recorded (query_tx missing, malformed, unknown, pending or rejected), "
+        "query_mismatch (another type, sender, subject or purpose) or query_too_old (older than tx_expiry_window_ms).",
+        "content": _json_content(_ref("Error")),
+        "x-error-codes": list(REPORT_QUERY_ERROR_CODES),
+    }
     metrics = {
         "get": {
             "summary": "Prometheus text-format metrics: height, view, mempool size, admissions, rejections by code, peers, HTTP requests by status.",
@@ -403,15 +430,52 @@ def _components() -> dict[str, Any]:
     schemas["Status"] = _object(
         {
             "chain_id": {"type": "string"},
-            "node_id": {"type": "string"},
+            "node_id": {"type": "string", "description": "member id of this node"},
+            "node_key": _HEX64,
             "role": {"type": "string"},
-            "height": {"type": "integer"},
+            "height": {"type": "integer", "description": "height of the latest committed block"},
+            "block_hash": {"type": "string", "description": "hash of the latest committed block"},
+            "state_root": {"type": "string", "description": "state root after the latest committed block"},
+            "chain_time_ms": {**_UNIX_MS, "description": "the node's chain clock in unix milliseconds; runs fast on an accelerated network"},
             "view": {"type": "integer"},
-            "primary": {"type": "string"},
-            "validators": {"type": "array", "items": {"type": "string"}},
-            "peers": {"type": "array", "items": {"type": "object"}},
+            "in_view_change": {"type": "boolean", "description": "true while this node is moving to a new view"},
+            "primary": {"type": "string", "description": "member id of the primary for the next block"},
+            "validators": {"type": "array", "items": {"type": "string"}, "description": "member ids of the validators in force"},
+            "peers": {
+                "type": "array",
+                "items": _object(
+                    {"member_id": {"type": "string"}, "node_key": _HEX64, "connected": {"type": "boolean"}},
+                    {"height": {"type": "integer", "nullable": True, "description": "the peer's last probed height"}},
+                ),
+            },
             "mempool_size": {"type": "integer"},
+            "tx_expiry_window_ms": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "genesis limit: expires_at must be at most this far after the chain time; an accelerated network widens it",
+            },
+            "syncing": {"type": "boolean", "description": "true while the node catches up from peers and pauses consensus"},
             "version": {"type": "string"},
+        }
+    )
+    schemas["ReportQuery"] = _object(
+        {
+            "query_tx": _HEX64,
+            "query_id": _ID,
+            "paid": {"type": "boolean", "description": "a subject's own report beyond the free ones"},
+            "height": {"type": "integer", "description": "height of the block that recorded the query"},
+            "recorded_at_ms": _UNIX_MS,
+        }
+    )
+    schemas["CreditReport"] = _object(
+        {
+            "subject_id": _HEX64,
+            "purpose": {"type": "string", "enum": list(REPORT_PURPOSES)},
+            "basis": {"type": "string", "description": "why the reader may read: consent, subject or regulator"},
+            "as_of": _DATE,
+            "height": {"type": "integer", "description": "chain height the report was built at"},
+            "query": {"allOf": [_ref("ReportQuery")], "description": "the recorded report.query that allowed this read"},
+            "report": {"type": "object", "description": "the cross-institution credit report"},
         }
     )
     schemas["StateValue"] = _object({"key": {"type": "string"}, "value": {}}, {"proof": {"type": "object"}})

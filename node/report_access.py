@@ -19,11 +19,16 @@ is too old, because the chain records the query and not each read.
 
 from __future__ import annotations
 
+import datetime
+import logging
 import re
 from typing import Any
 
 from node.api_errors import ApiError
 from node.chain import Chain
+from node.contracts.queries import credit_report
+from node.privacy.access import check_access
+from node.privacy.errors import PrivacyError
 from node.privacy.read_auth import Reader
 
 QUERY_TX_TYPE = "report.query"
@@ -32,28 +37,59 @@ QUERY_REJECTED_STATUS = 403
 
 _TX_ID = re.compile(r"[0-9a-f]{64}")
 
-# code -> (English, Chinese)
-MESSAGES: dict[str, tuple[str, str]] = {
-    "query_not_recorded": (
-        "No committed report.query transaction backs this report read: submit report.query, wait until it commits with ok, "
-        "and pass its tx_id as the query_tx parameter.",
-        "此次报告查询没有已上链的 report.query 交易：请先提交 report.query，等待其成功上链，再以 query_tx 参数传入其 tx_id。",
-    ),
-    "query_mismatch": (
-        "The report.query transaction named by query_tx does not match this read: it must be sent by the reader "
-        "for the same subject and purpose.",
-        "query_tx 所指的 report.query 交易与此次读取不符：须由读取方本人发送，且主体和目的相同。",
-    ),
-    "query_too_old": (
-        "The report.query transaction named by query_tx is too old: submit a new report.query.",
-        "query_tx 所指的 report.query 交易已过期：请提交新的 report.query。",
-    ),
-}
+_logger = logging.getLogger("xinlian.api.reports")
 
 
 def query_error(code: str, **details: Any) -> ApiError:
-    english, chinese = MESSAGES[code]
-    return ApiError(code, details, status=QUERY_REJECTED_STATUS, localize=lambda language: english if language == "en" else chinese)
+    """Build the 403 for a report read without a matching recorded query; its text is in node.api_messages."""
+    return ApiError(code, details, status=QUERY_REJECTED_STATUS)
+
+
+def block_date(chain: Chain, utc_offset_minutes: int) -> str:
+    """Return the date (YYYY-MM-DD) of the head block's time in the consortium's fixed UTC offset."""
+    offset = datetime.timezone(datetime.timedelta(minutes=utc_offset_minutes))
+    return datetime.datetime.fromtimestamp(chain.head().timestamp_ms / 1000, tz=offset).date().isoformat()
+
+
+def serve_subject_report(
+    chain: Chain,
+    reader: Reader,
+    subject_id: str,
+    purpose: str,
+    query_tx_id: str | None,
+    utc_offset_minutes: int,
+    now_ms: int,
+    max_age_ms: int,
+    pending: bool = False,
+) -> dict[str, Any]:
+    """Build a subject's credit report for `reader` at the chain head, after every read check.
+
+    The access policy (consent, the subject itself or the regulator) and the
+    recorded `report.query` must both allow the read. Raises PrivacyError or
+    the ApiError of `check_recorded_query`.
+    """
+    state = chain.state()
+    date = block_date(chain, utc_offset_minutes)
+    decision = check_access(state, reader, subject_id, purpose, date)
+    query = check_recorded_query(chain, reader, subject_id, purpose, query_tx_id, now_ms=now_ms, max_age_ms=max_age_ms, pending=pending)
+
+    report = credit_report(state, subject_id, date)
+    if report is None:
+        raise PrivacyError("subject_not_found", subject_id=subject_id)
+
+    fields = {"subject_id": subject_id, "reader": reader.member_id or "subject", "purpose": purpose, "basis": decision.basis, "query_tx": query["query_tx"]}
+    # Regulator reads carry audit=true, so an audit of the log can select every read the regulator made.
+    _logger.info("served a credit report", extra={"fields": {**fields, "audit": decision.audit}})
+
+    return {
+        "subject_id": subject_id,
+        "purpose": purpose,
+        "basis": decision.basis,
+        "as_of": date,
+        "height": chain.height,
+        "query": query,
+        "report": report,
+    }
 
 
 def check_recorded_query(

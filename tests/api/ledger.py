@@ -33,9 +33,9 @@ from node.execution import Event
 from node.genesis import Genesis, parse_genesis
 from node.mempool import Mempool
 from node.metrics import NodeMetrics
-from node.privacy.access import check_access, reader_for_key
-from node.privacy.errors import PrivacyError
+from node.privacy.access import reader_for_key
 from node.privacy.read_auth import ReadVerifier, Reader, sign_read_request
+from node.report_access import serve_subject_report
 from node.state import ReadOnlyState
 from node.storage import KeyValueStore, LevelDBStore
 from node.tx import TxVerifier, compute_tx_id, public_key_hex, sign_transaction
@@ -151,6 +151,18 @@ class LedgerBackend:
         record = self.get_transaction(str(result.tx_id))
         assert record is not None and record["status"] == "committed", record
         return record["receipt"]
+
+    async def record_report_query(self, seed: bytes, subject_id: str, purpose: str = "credit_query") -> str:
+        """Commit a report.query from `seed`'s key and return its tx_id, which a report read names as query_tx."""
+        self.nonce_counter += 1
+        payload = {"query_id": f"query-{self.nonce_counter}", "subject_id": subject_id, "purpose": purpose}
+        envelope = sign_envelope(self, seed, "report.query", payload)
+        [result] = await self.submit_transactions([envelope])
+        assert result.admitted, result
+        await self.commit_block()
+        record = self.get_transaction(str(result.tx_id))
+        assert record is not None and record["receipt"]["ok"], record
+        return str(result.tx_id)
 
     async def grant_consent(self, subject_id: str, grantee: str, purpose: str) -> None:
         """Record a consent that the bank attests with evidence, as a member may do for a subject."""
@@ -277,14 +289,19 @@ class LedgerBackend:
     def verify_read_request(self, method: str, path_with_query: str, body: bytes, headers: Mapping[str, str]) -> Reader:
         return self.read_verifier.verify(method, path_with_query, body, headers)
 
-    async def subject_report(self, subject_id: str, reader: Reader, purpose: str) -> dict[str, Any]:
-        state = self._state()
-        today = self._today()
-        decision = check_access(state, reader, subject_id, purpose, today)
-        report = queries.credit_report(state, subject_id, today)
-        if report is None:
-            raise PrivacyError("subject_not_found", subject_id=subject_id)
-        return {"subject_id": subject_id, "purpose": purpose, "basis": decision.basis, "report": report}
+    async def subject_report(self, subject_id: str, reader: Reader, purpose: str, query_tx: str | None) -> dict[str, Any]:
+        # The node's own report path: access policy, then the recorded report.query, then the report.
+        return serve_subject_report(
+            self.chain,
+            reader,
+            subject_id,
+            purpose,
+            query_tx,
+            utc_offset_minutes=UTC_OFFSET_MINUTES,
+            now_ms=self.now_ms,
+            max_age_ms=self.genesis.limits.tx_expiry_window_ms,
+            pending=query_tx is not None and query_tx in self.mempool,
+        )
 
     def subscribe_events(self, types: frozenset[str] | None, member: str | None) -> Subscription:
         subscription = self.bus.subscribe(types, member)

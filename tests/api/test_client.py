@@ -90,10 +90,16 @@ async def test_batch_and_event_stream(api_node: ApiNode) -> None:
 async def test_signed_report_read(api_node: ApiNode) -> None:
     subject_id = make_subject_id("client-report")
     await api_node.backend.submit_and_commit(BANK_SEED, "subject.register", {"subject_id": subject_id, "commitment": "c" * 64})
+    committer = asyncio.create_task(_commit_when_pending(api_node, 1))
     async with _client(api_node, REGULATOR_SEED) as regulator:
-        report = await regulator.subject_report(subject_id)
+        with pytest.raises(XinlianApiError) as unrecorded:
+            await regulator.subject_report(subject_id)
+        report = await regulator.query_report(subject_id, timeout_seconds=10)
+        await committer
+        assert unrecorded.value.code == "query_not_recorded"
         assert report["subject_id"] == subject_id
         assert report["basis"] == "regulator"
+        assert report["query"]["height"] == 2
     async with _client(api_node, BANK_SEED) as bank:
         with pytest.raises(XinlianApiError) as raised:
             await bank.subject_report(subject_id, purpose="credit_query")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 
 import aiohttp
 import pytest
 
 from node.merkle import MerkleProof, verify_proof
-from node.tx import compute_tx_id
+from node.tx import compute_tx_id, sign_transaction
 from tests.api.ledger import (
     BANK_SEED,
     REGULATOR_SEED,
@@ -141,6 +142,28 @@ async def test_rejected_single_envelope(api_node: ApiNode) -> None:
     assert body["error"]["code"] == "duplicate_nonce"
 
 
+async def test_expiry_too_far_names_window(api_node: ApiNode) -> None:
+    backend = api_node.backend
+    window_ms = backend.genesis.limits.tx_expiry_window_ms
+    body = {
+        "chain_id": backend.chain_id,
+        "type": "subject.register",
+        "nonce": "far-future",
+        "expires_at": backend.now_ms + window_ms + 60_000,
+        "payload": {"subject_id": "e" * 64, "commitment": "c" * 64},
+    }
+    envelope = sign_transaction(BANK_SEED, body)
+
+    status, english = await _post_json(api_node, envelope)
+    assert status == 400
+    assert english["error"]["code"] == "expiry_too_far"
+    assert english["error"]["details"]["window_ms"] == window_ms
+    assert "more than 1 hour ahead" in english["error"]["message"]
+    status, chinese = await _post_json(api_node, envelope, language="zh-CN")
+    assert status == 400
+    assert "1 小时" in chinese["error"]["message"]
+
+
 async def test_batch_per_item_results(api_node: ApiNode) -> None:
     good = sign_envelope(api_node.backend, BANK_SEED, "subject.register", {"subject_id": "d" * 64, "commitment": "c" * 64})
     bad = dict(good, signature="1" * 128)
@@ -204,7 +227,8 @@ async def test_object_endpoints(api_node: ApiNode) -> None:
 async def test_subject_report_requires_signature(api_node: ApiNode) -> None:
     subject_id = make_subject_id("subject-report")
     await api_node.backend.submit_and_commit(BANK_SEED, "subject.register", {"subject_id": subject_id, "commitment": "c" * 64})
-    path = f"/v1/subjects/{subject_id}/report?purpose=credit_query"
+    query_tx = await api_node.backend.record_report_query(REGULATOR_SEED, subject_id)
+    path = f"/v1/subjects/{subject_id}/report?purpose=credit_query&query_tx={query_tx}"
 
     status, body = await _get(api_node, path)
     assert status == 401
@@ -218,6 +242,7 @@ async def test_subject_report_requires_signature(api_node: ApiNode) -> None:
         assert response.status == 200, await response.text()
         report = await response.json()
     assert report["subject_id"] == subject_id
+    assert report["query"]["query_tx"] == query_tx
 
     async with api_node.session.get(api_node.url(path), headers=headers) as response:
         assert response.status == 401
@@ -361,3 +386,6 @@ def test_node_backend_implements_protocol() -> None:
     assert {"submit_transactions", "get_transaction", "subscribe_events", "metrics_snapshot", "default_language"} <= required
     missing = sorted(name for name in required if not hasattr(NodeBackend, name))
     assert missing == []
+    expected = list(inspect.signature(ApiBackend.subject_report).parameters)
+    assert expected == ["self", "subject_id", "reader", "purpose", "query_tx"]
+    assert list(inspect.signature(NodeBackend.subject_report).parameters) == expected

@@ -72,6 +72,48 @@ def test_contract_and_privacy_codes_registered() -> None:
     assert i18n.message_for("forbidden_field", "en") == CONTRACT_CATALOGUE["forbidden_field"][1]
 
 
+def test_report_query_codes_registered() -> None:
+    api_messages.register_all()
+    for code in ("query_not_recorded", "query_mismatch", "query_too_old"):
+        entry = i18n.registered_entry(code)
+        assert entry is not None, code
+        status, english, chinese = entry
+        assert status == 403, code
+        assert "query_tx" in english, code
+        assert "query_tx" in chinese, code
+        assert any("\u4e00" <= char <= "\u9fff" for char in chinese), code
+
+
+@pytest.mark.parametrize(
+    ("window_ms", "english", "chinese"),
+    [
+        (3_600_000, "1 hour", "1 小时"),
+        (7_200_000, "2 hours", "2 小时"),
+        (300_000, "5 minutes", "5 分钟"),
+        (90_000, "90 seconds", "90 秒"),
+        (1_500, "1500 ms", "1500 毫秒"),
+    ],
+)
+def test_expiry_too_far_names_window(window_ms: int, english: str, chinese: str) -> None:
+    api_messages.register_all()
+    details = {"expires_at": 10 + window_ms + 1, "time_ms": 10, "window_ms": window_ms}
+
+    english_message = i18n.message_for("expiry_too_far", "en", details)
+    chinese_message = i18n.message_for("expiry_too_far", "zh-CN", details)
+
+    assert f"more than {english} ahead" in english_message
+    assert chinese in chinese_message
+    assert "one hour" not in english_message
+
+
+def test_expiry_too_far_without_window() -> None:
+    api_messages.register_all()
+    for details in (None, {}, {"window_ms": "3600000"}, {"window_ms": 0}):
+        message = i18n.message_for("expiry_too_far", "en", details)
+        assert message == i18n.registered_entry("expiry_too_far")[1], details
+        assert "hour" not in message, details
+
+
 def test_unknown_code_gets_generic_message() -> None:
     assert i18n.status_for("no_such_code_xyz") == 422
     assert "no_such_code_xyz" in i18n.message_for("no_such_code_xyz", "en")

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
+from node import api_messages, i18n
 from node.api import create_app
+from node.api_reads import REPORT_PURPOSES, REPORT_QUERY_PARAMETERS
+from node.daemon import Node
+from node.localnet import InitOptions, init_network
 from node.openapi import MINIMUM_PAYLOADS, build_document, to_openapi_30
 from tests.api.ledger import ApiNode
 
@@ -44,6 +49,53 @@ async def test_every_route_documented(api_node: ApiNode) -> None:
         assert method in document["paths"][path], (method, path)
     documented = {(method, path) for path, item in document["paths"].items() for method in item}
     assert documented == routes
+
+    report = document["paths"]["/v1/subjects/{subject_id}/report"]["get"]
+    query_parameters = {parameter["name"]: parameter for parameter in report["parameters"] if parameter["in"] == "query"}
+    assert set(query_parameters) == set(REPORT_QUERY_PARAMETERS)
+    assert query_parameters["query_tx"]["required"] is True
+    assert query_parameters["query_tx"]["schema"]["pattern"] == "^[0-9a-f]{64}$"
+    assert query_parameters["purpose"]["schema"]["enum"] == list(REPORT_PURPOSES)
+
+
+def test_report_response_and_codes_documented() -> None:
+    api_messages.register_all()
+    document = build_document()
+    schemas = document["components"]["schemas"]
+    report = document["paths"]["/v1/subjects/{subject_id}/report"]["get"]
+
+    assert report["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/CreditReport"}
+    assert "query" in schemas["CreditReport"]["required"]
+    assert schemas["CreditReport"]["properties"]["query"]["allOf"] == [{"$ref": "#/components/schemas/ReportQuery"}]
+    assert set(schemas["ReportQuery"]["required"]) == {"query_tx", "query_id", "paid", "height", "recorded_at_ms"}
+    forbidden = report["responses"]["403"]
+    for code in ("query_not_recorded", "query_mismatch", "query_too_old"):
+        assert code in forbidden["x-error-codes"], code
+        assert code in forbidden["description"], code
+        assert i18n.status_for(code) == 403, code
+
+
+async def test_status_fields_documented(tmp_path: Path) -> None:
+    """The Status schema lists exactly the fields a running node returns from /v1/status."""
+    settings = {"tick_ms": 10, "block_interval_ms": 10, "view_timeout_ticks": 50}
+    configs = init_network(tmp_path / "net", InitOptions(nodes=2, roles=("bank", "regulator"), node_settings=settings, validator_count=1))
+    node = Node(configs[0])
+    await node.start()
+    try:
+        status = node.status()
+    finally:
+        await node.stop()
+
+    schema = build_document()["components"]["schemas"]["Status"]
+    assert set(schema["required"]) == set(status)
+    assert set(schema["properties"]) == set(status)
+    for field in ("tx_expiry_window_ms", "syncing", "in_view_change", "state_root"):
+        assert field in schema["required"], field
+        assert schema["properties"][field].get("description"), field
+    assert schema["properties"]["syncing"]["type"] == "boolean"
+    assert schema["properties"]["in_view_change"]["type"] == "boolean"
+    assert schema["properties"]["tx_expiry_window_ms"]["type"] == "integer"
+    assert set(schema["properties"]["peers"]["items"]["properties"]) == set(status["peers"][0])
 
 
 def test_transaction_types_documented() -> None:

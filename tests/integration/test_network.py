@@ -165,11 +165,12 @@ def test_cli_network_up_status_down(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             status = _run_cli("--lang", "en", "network", "status", "--dir", str(directory))
             rows = [line for line in status.stdout.splitlines()[1:] if line.strip()]
-            if len(rows) == 4 and all(line.split()[5] == "3/3" for line in rows if "no answer" not in line) and not any("no answer" in line for line in rows):
+            # Columns: member, pid, api, height, view, primary, peers, syncing.
+            if len(rows) == 4 and all(line.split()[6] == "3/3" for line in rows if "no answer" not in line) and not any("no answer" in line for line in rows):
                 break
             time.sleep(0.2)
         assert len(rows) == 4
-        assert all(line.split()[5] == "3/3" for line in rows), rows
+        assert all(line.split()[6] == "3/3" for line in rows), rows
     finally:
         down = _run_cli("--lang", "en", "network", "down", "--dir", str(directory))
     assert down.returncode == 0, down.stderr

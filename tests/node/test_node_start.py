@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from node import daemon
+from node import block_commit
 from node.client import XinlianClient
 from node.config import NodeConfig
 from node.daemon import Node
@@ -33,7 +33,7 @@ async def test_missed_erasure_applied_on_start(network: tuple[Path, NodeConfig],
     directory, config = network
     subject_id = os.urandom(32).hex()
     # The first run loses every erasure event, as a crash between the block commit and its application would.
-    monkeypatch.setattr(daemon, "apply_erasure_event", lambda event, store: "ignored")
+    monkeypatch.setattr(block_commit, "apply_erasure_event", lambda event, store: "ignored")
     first = Node(config)
     await first.start()
     try:
