@@ -26,7 +26,10 @@ class CanonicalError(ValueError):
 def _check(value: Any, path: str, depth: int) -> None:
     if depth > 64:
         raise CanonicalError("too_deep", f"nesting deeper than 64 levels at {path}")
-    if value is None or value is True or value is False or isinstance(value, str):
+    if value is None or value is True or value is False:
+        return
+    if isinstance(value, str):
+        _check_string(value, path)
         return
     if isinstance(value, int):
         if not INT64_MIN <= value <= INT64_MAX:
@@ -45,6 +48,16 @@ def _check(value: Any, path: str, depth: int) -> None:
             _check(item, f"{path}.{key}", depth + 1)
         return
     raise CanonicalError("invalid_type", f"value of type {type(value).__name__} at {path} has no JSON form")
+
+
+def _check_string(text: str, path: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate such as "\ud800" is valid in a JSON escape but has no UTF-8 form.
+        raise CanonicalError("invalid_unicode", f"string at {path} contains a lone surrogate") from None
 
 
 def canonical_bytes(value: Any) -> bytes:
@@ -91,6 +104,9 @@ def parse_json(data: bytes | str) -> Any:
         raise
     except (json.JSONDecodeError, RecursionError) as exc:
         raise CanonicalError("invalid_json", f"invalid JSON: {exc}") from None
+    except ValueError:
+        # Python refuses to convert integers longer than sys.get_int_max_str_digits().
+        raise CanonicalError("integer_out_of_range", "integer with too many digits") from None
     _check(value, "$", 0)
     return value
 

@@ -39,6 +39,11 @@ _CATALOGUE: dict[str, tuple[int, str, str]] = {
     # through node.tx.TxError for a single transaction, so the transaction layer shares them.
     "invalid_json": (400, "The request body is not valid JSON.", "请求体不是有效的 JSON。"),
     "invalid_utf8": (400, "The request body is not valid UTF-8.", "请求体不是有效的 UTF-8 编码。"),
+    "invalid_unicode": (
+        400,
+        "A string contains a lone surrogate escape (such as \\ud800), which has no UTF-8 form.",
+        "字符串含有孤立的代理项转义（如 \\ud800），无法编码为 UTF-8。",
+    ),
     "float_not_allowed": (
         400,
         "Numbers must be integers: send money in fen, rates in basis points and times in milliseconds.",
