@@ -276,9 +276,20 @@ class XinlianClient:
             raise QueryRejected(record["tx_id"], str(receipt["error_code"]), receipt.get("error_details") or {})
         return await self.subject_report(subject_id, purpose, query_tx=record["tx_id"])
 
+    # Member id of the node at base_url, fetched from GET /v1/status on the first signed read.
+    _serving_node_id: str | None = None
+
+    async def serving_node_id(self) -> str:
+        """Return the member id of the node this client reads from (`node_id` of GET /v1/status)."""
+        if self._serving_node_id is None:
+            status = await self.status()
+            self._serving_node_id = str(status["node_id"])
+        return self._serving_node_id
+
     async def signed_get(self, path_with_query: str) -> dict[str, Any]:
-        """GET a path with a signed read request; the signature covers the path exactly as sent."""
-        headers = sign_read_request(self.signing_key, "GET", path_with_query, b"", self._read_clock_ms())
+        """GET a path with a signed read request bound to the serving node; the signature covers the path exactly as sent."""
+        node_member_id = await self.serving_node_id()
+        headers = sign_read_request(self.signing_key, "GET", path_with_query, b"", self._read_clock_ms(), node_member_id=node_member_id)
         return await self._request("GET", path_with_query, headers=headers)
 
     async def events(self, types: list[str] | None = None, member: str | None = None) -> AsyncIterator[dict[str, Any]]:

@@ -19,7 +19,7 @@ logger = logging.getLogger("xinlian.openapi")
 
 API_VERSION = "1"
 # Codes of node.report_access for a report read without a matching recorded report.query.
-REPORT_QUERY_ERROR_CODES = ("query_not_recorded", "query_mismatch", "query_too_old")
+REPORT_QUERY_ERROR_CODES = ("query_not_recorded", "query_mismatch", "query_too_old", "query_already_served")
 
 _ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
 _HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
@@ -233,18 +233,81 @@ _READ_AUTH_HEADERS = [
     {"name": "X-Xinlian-Key", "in": "header", "required": True, "schema": _HEX64, "description": "ed25519 public key of a member client or of the subject"},
     {"name": "X-Xinlian-Timestamp", "in": "header", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{1,16}$"}, "description": "unix milliseconds; must be within 300 s of the node's clock"},
     {
+        "name": "X-Xinlian-Node",
+        "in": "header",
+        "required": False,
+        "schema": _ID,
+        "description": "member id of the node that serves the request (node_id in GET /v1/status); a node that enforces "
+        "the binding rejects a missing header (missing_signature) or another node's id (wrong_node)",
+    },
+    {
         "name": "X-Xinlian-Signature",
         "in": "header",
         "required": True,
         "schema": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
-        "description": 'ed25519 signature over b"xinlian/read/v1\\x00" + method + "\\n" + path with query + "\\n" + sha256 hex of the body + "\\n" + timestamp',
+        "description": 'ed25519 signature over b"xinlian/read/v2\\x00" + method + "\\n" + path with query + "\\n" + sha256 hex of the body + "\\n" + timestamp + "\\n" + X-Xinlian-Node; '
+        'without X-Xinlian-Node, the older form over b"xinlian/read/v1\\x00" and the first four lines',
     },
 ]
 
 
-def _object_path(kind: str, summary: str) -> dict[str, Any]:
+def _object_path(kind: str, summary: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     parameter = _path_parameter("object_id", _ID, f"the {kind} id")
-    return _get(summary, {"type": "object"}, [parameter])
+    return _get(summary, schema or {"type": "object"}, [parameter])
+
+
+# Served instalment of a loan: the registered amounts, charged costs and what payments allocated to each.
+_SERVED_INSTALMENT = _object(
+    {
+        "number": {"type": "integer", "minimum": 1},
+        "due_date": _DATE,
+        "principal": _FEN,
+        "interest": _FEN,
+        "costs": _FEN,
+        "paid_principal": _FEN,
+        "paid_interest": _FEN,
+        "paid_costs": _FEN,
+    }
+)
+_DPD = {"type": "integer", "minimum": 0, "description": "days past due on as_of_date"}
+_AS_OF_DATE = {**_DATE, "description": "local date of the head block, the date DPD and classification are computed for"}
+_LOAN_VIEW = _object(
+    {
+        "loan_id": _ID,
+        "creditor": _ID,
+        "status": {"type": "string"},
+        "instalments": {"type": "array", "items": _SERVED_INSTALMENT},
+        "as_of_date": _AS_OF_DATE,
+        "outstanding": _FEN,
+        "dpd": _DPD,
+        "max_dpd": {"type": "integer", "minimum": 0},
+        "classification": {"type": "string"},
+        "classification_zh": {"type": "string"},
+        "payments": {"type": "array", "items": {"type": "object"}},
+        "notices": {"type": "array", "items": {"type": "object"}},
+    }
+)
+_LOAN_SCHEDULE = _object(
+    {"loan_id": _ID, "as_of_date": _AS_OF_DATE, "dpd": _DPD, "schedule": {"type": "array", "items": _SERVED_INSTALMENT}}
+)
+_CASE_VIEW = _object(
+    {
+        "case_id": _ID,
+        "status": {"type": "string"},
+        "history": {"type": "array", "items": {"type": "object"}, "description": "the case's recorded actions, oldest first"},
+    }
+)
+_MANDATE_VIEW = _object(
+    {
+        "mandate_id": _ID,
+        "agencies": {"type": "array", "items": _ID},
+        "commission": {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "one record per agency that has recovered money under the mandate: recovered and commission in fen",
+        },
+    }
+)
 
 
 def _paths() -> dict[str, Any]:
@@ -305,7 +368,7 @@ def _paths() -> dict[str, Any]:
                 "schema": _HEX64,
                 "description": "tx_id of the reader's committed report.query for this subject and purpose, "
                 "sent by the reader's key or another client key of the reader's member; "
-                "it allows reads for the chain's tx_expiry_window_ms after its block",
+                "it allows one read on each node for the chain's tx_expiry_window_ms after its block",
             },
             *_READ_AUTH_HEADERS,
         ],
@@ -314,7 +377,8 @@ def _paths() -> dict[str, Any]:
     report["get"]["responses"]["403"] = {
         "description": "The reader may not read this report. The access policy raises no_consent and the other personal-data codes. "
         "Without a matching recorded query: query_not_recorded (query_tx missing, malformed, unknown, pending or rejected), "
-        "query_mismatch (another type, sender, subject or purpose) or query_too_old (older than tx_expiry_window_ms).",
+        "query_mismatch (another type, sender, subject or purpose), query_too_old (older than tx_expiry_window_ms) "
+        "or query_already_served (the query already served a report on this node).",
         "content": _json_content(_ref("Error")),
         "x-error-codes": list(REPORT_QUERY_ERROR_CODES),
     }
@@ -333,10 +397,10 @@ def _paths() -> dict[str, Any]:
         "/v1/members": _get("Every consortium member.", {"type": "object", "properties": {"members": {"type": "array", "items": {"type": "object"}}}}, errors=()),
         "/v1/members/{object_id}": _object_path("member", "One member: role, keys and status."),
         "/v1/params": _get("Consortium parameters in force.", {"type": "object", "properties": {"params": {"type": "object"}}}, errors=()),
-        "/v1/loans/{object_id}": _object_path("loan", "One loan: terms, balances, days past due and classification."),
-        "/v1/loans/{object_id}/schedule": _object_path("loan", "A loan's repayment schedule with the paid state of each instalment."),
-        "/v1/cases/{object_id}": _object_path("case", "One collection case with its action history."),
-        "/v1/mandates/{object_id}": _object_path("mandate", "One collection mandate."),
+        "/v1/loans/{object_id}": _object_path("loan", "One loan: terms, instalments, payments, notices, balances, days past due and classification.", _LOAN_VIEW),
+        "/v1/loans/{object_id}/schedule": _object_path("loan", "A loan's repayment schedule with the paid amounts of each instalment.", _LOAN_SCHEDULE),
+        "/v1/cases/{object_id}": _object_path("case", "One collection case with its action history.", _CASE_VIEW),
+        "/v1/mandates/{object_id}": _object_path("mandate", "One collection mandate with the commission recorded per agency.", _MANDATE_VIEW),
         "/v1/disputes/{object_id}": _object_path("dispute", "One dispute."),
         "/v1/complaints/{object_id}": _object_path("complaint", "One complaint."),
         "/v1/state/{key}": state,

@@ -20,7 +20,7 @@ from node.contracts.dates import add_days
 from node.contracts.disputes import require_no_open_dispute
 from node.contracts.errors import fail
 from node.contracts.mandates import eligible_agencies, mandate_active
-from node.contracts.models import DateText, Hex64, Payload, PositiveFen, RecordId, ShortText, UnixMs
+from node.contracts.models import DateText, Hex64, Payload, PositiveFen, RecordId, UnixMs, ReasonCode
 from node.contracts.registry import is_active
 
 EFFECTIVE_VOICE_OUTCOMES = frozenset({"reached", "refused", "promise_to_pay"})
@@ -62,14 +62,16 @@ class CaseRecoveryPayload(Payload):
 class CaseClosePayload(Payload):
     case_id: RecordId
     outcome: Literal["returned", "recalled"]
-    reason: ShortText
+    reason: ReasonCode
+    note_hash: Hex64 | None = None
 
 
 class CaseAdvancePayload(Payload):
     case_id: RecordId
     stage: Literal["outsourced", "legal", "written_off"]
     mandate_id: RecordId | None = None
-    reason: ShortText
+    reason: ReasonCode
+    note_hash: Hex64 | None = None
 
 
 def acting_case(tc: TxContext, case_id: str, need_accepted: bool = True) -> dict[str, Any]:
@@ -270,7 +272,7 @@ def advance_case(tc: TxContext, payload: CaseAdvancePayload) -> None:
             tc.state.delete(f"case_by_mandate/{case['mandate_id']}/{case['case_id']}")
         case["agency"] = None
         case["stage"] = payload.stage
-        record_action(tc.state, case, {"type": "stage", "on": tc.today, "by": tc.sender.member_id, "stage": payload.stage, "reason": payload.reason})
+        record_action(tc.state, case, {"type": "stage", "on": tc.today, "by": tc.sender.member_id, "stage": payload.stage, "reason": payload.reason, "note_hash": payload.note_hash})
     tc.state.put(f"case/{payload.case_id}", case)
     concerned = (case["creditor"],) + ((case["agency"],) if case["agency"] else ())
     tc.emit("case.stage_changed", {"case_id": payload.case_id, "stage": case["stage"], "agency": case["agency"]}, concerned)

@@ -18,7 +18,7 @@ from node.contracts.context import TxContext, TxRoute, route
 from node.contracts.dates import add_days
 from node.contracts.erasure import require_not_erased
 from node.contracts.errors import fail
-from node.contracts.models import DateText, Hex64, Payload, RecordId, ShortText
+from node.contracts.models import DateText, Hex64, Payload, RecordId, ReasonCode
 from node.contracts.registry import get_member_or_fail, get_subject_or_fail
 
 Purpose = Literal["credit_query", "assessment", "collection", "data_sharing"]
@@ -38,7 +38,8 @@ class ConsentRevokePayload(Payload):
     consent_id: RecordId
     subject_id: Hex64
     evidence: Hex64 | None = None
-    reason: ShortText | None = None
+    reason: ReasonCode | None = None
+    note_hash: Hex64 | None = None
 
 
 def consent_status(state: Any, subject_id: str, grantee: str, purpose: str, date: str, written: bool = False) -> str:
@@ -112,6 +113,7 @@ def revoke_consent(tc: TxContext, payload: ConsentRevokePayload) -> None:
         fail("consent_inactive", consent_id=payload.consent_id)
     record["revoked_on"] = tc.today
     record["revoke_reason"] = payload.reason
+    record["revoke_note_hash"] = payload.note_hash
     tc.state.put(f"consent/{payload.consent_id}", record)
     tc.emit("consent.revoked", {"consent_id": payload.consent_id, "subject_id": payload.subject_id}, (record["grantee"],))
 

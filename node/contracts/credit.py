@@ -23,7 +23,7 @@ from node.contracts.consent import Purpose, check_subject_or_evidence, require_c
 from node.contracts.context import TxContext, TxRoute, route
 from node.contracts.erasure import require_not_erased
 from node.contracts.errors import fail
-from node.contracts.models import DateText, Hex64, Payload, RecordId, ShortText
+from node.contracts.models import DateText, Hex64, Payload, RecordId, ReasonCode
 from node.contracts.registry import get_member_or_fail, get_subject_or_fail
 from node.execution import Event
 
@@ -79,7 +79,8 @@ class DataAccessPayload(Payload):
 class ReviewPayload(Payload):
     review_id: RecordId
     assessment_id: RecordId
-    reason: ShortText
+    reason: ReasonCode
+    note_hash: Hex64 | None = None
 
 
 def _words(name: str) -> set[str]:
@@ -234,7 +235,7 @@ def request_review(tc: TxContext, payload: ReviewPayload) -> None:
         fail("not_found", assessment_id=payload.assessment_id)
     if tc.state.get(f"review/{payload.review_id}") is not None:
         fail("duplicate_id", review_id=payload.review_id)
-    tc.state.put(f"review/{payload.review_id}", {"review_id": payload.review_id, "assessment_id": payload.assessment_id, "reason": payload.reason, "requested_on": tc.today, "status": "requested"})
+    tc.state.put(f"review/{payload.review_id}", {"review_id": payload.review_id, "assessment_id": payload.assessment_id, "reason": payload.reason, "note_hash": payload.note_hash, "requested_on": tc.today, "status": "requested"})
     assessment["review"] = payload.review_id
     tc.state.put(f"assessment/{payload.assessment_id}", assessment)
     tc.emit("review.requested", {"assessment_id": payload.assessment_id, "review_id": payload.review_id}, (assessment["agency"],))

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from node.contracts.context import TxContext, TxRoute, route
 from node.contracts.dates import add_days
 from node.contracts.errors import fail
-from node.contracts.models import Hex64, Payload, RecordId, ShortText
+from node.contracts.models import Hex64, Payload, RecordId, ReasonCode
 from node.contracts.registry import active_members, get_member_or_fail
 from node.execution import Event
 
@@ -26,7 +26,8 @@ MEMBER_ROLES = ("bank", "credit_agency", "collector", "regulator")
 class DisputeOpenPayload(Payload):
     dispute_id: RecordId
     loan_id: RecordId
-    reason: ShortText
+    reason: ReasonCode
+    note_hash: Hex64 | None = None
     written: bool = False
     evidence: Hex64 | None = None
 
@@ -34,7 +35,7 @@ class DisputeOpenPayload(Payload):
 class DisputeResolvePayload(Payload):
     dispute_id: RecordId
     resolution: Literal["corrected", "confirmed", "undetermined"]
-    note: ShortText | None = None
+    note_hash: Hex64 | None = None
 
 
 class ComplaintFilePayload(Payload):
@@ -95,7 +96,7 @@ def open_dispute(tc: TxContext, payload: DisputeOpenPayload) -> None:
             "resolution": None,
             "resolved_on": None,
             "resolved_by": None,
-            "note": None,
+            "note_hash": None,
         }
     )
     tc.state.put(f"dispute/{payload.dispute_id}", dispute)
@@ -121,7 +122,7 @@ def resolve_dispute(tc: TxContext, payload: DisputeResolvePayload) -> None:
     allowed = tc.sender.role == "regulator" or (tc.sender.member_id == dispute["creditor"] and dispute["status"] == "open")
     if not allowed:
         fail("not_authorized", dispute_id=payload.dispute_id, status=dispute["status"])
-    dispute.update({"status": "resolved", "resolution": payload.resolution, "resolved_on": tc.today, "resolved_by": tc.sender.member_id, "note": payload.note})
+    dispute.update({"status": "resolved", "resolution": payload.resolution, "resolved_on": tc.today, "resolved_by": tc.sender.member_id, "note_hash": payload.note_hash})
     tc.state.put(f"dispute/{payload.dispute_id}", dispute)
     tc.state.delete(f"dispute_open/{dispute['loan_id']}/{payload.dispute_id}")
     # Collection may resume: recompute the loan's case and next event now.

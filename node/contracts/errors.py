@@ -23,6 +23,11 @@ CATALOGUE: dict[str, tuple[str | None, str, str]] = {
     "duplicate_id": (None, "A record with this id already exists.", "该编号的记录已存在。"),
     "not_found": (None, "The referenced record does not exist.", "引用的记录不存在。"),
     "invalid_date": (None, "The date is not a valid YYYY-MM-DD date or is out of range.", "日期不是有效的 YYYY-MM-DD 日期或超出范围。"),
+    "personal_data_in_payload": (
+        None,
+        "A transaction field contains what looks like an ID-card, mobile phone or bank card number, and personal data never goes on chain: keep it in the off-chain store and send only ids, reason codes and hashes (details name the field).",
+        "交易字段中含有疑似身份证号、手机号或银行卡号，个人信息不得上链：请将其保存在链下存储中，链上只提交编号、原因代码和哈希（details 中列出该字段）。",
+    ),
     # Registry and governance.
     "unknown_member": (None, "No member with this id.", "不存在该成员编号。"),
     "member_already_suspended": ("G3", "The member is already suspended.", "该成员已处于暂停状态。"),

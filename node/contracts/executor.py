@@ -10,6 +10,7 @@ from node.contracts.context import TxContext, TxRoute
 from node.contracts.errors import fail
 from node.contracts.models import parse_payload
 from node.contracts.params import load_params
+from node.contracts.personal_data import find_in_transaction
 from node.contracts.registry import Sender, init_genesis, resolve_sender
 from node.execution import BlockContext, BlockResult, ContractError, Event, Receipt, State, Transaction
 
@@ -27,6 +28,20 @@ def _collect_routes() -> dict[str, TxRoute]:
 
 
 ROUTES = _collect_routes()
+
+
+def reject_personal_data(tx: Transaction) -> None:
+    """Raise personal_data_in_payload when the nonce or a payload string looks like a personal number.
+
+    The details name the field and the kind of number, never the value.
+    """
+    finding = find_in_transaction(tx.nonce, tx.payload)
+    if finding is None:
+        return
+    details = {"field": finding.field, "kind": finding.kind}
+    if finding.in_key:
+        details["in_key"] = True
+    fail("personal_data_in_payload", **details)
 
 
 def authorize(state: State, tx: Transaction) -> tuple[TxRoute, Sender]:
@@ -49,6 +64,7 @@ class XinlianExecutor:
         init_genesis(state, genesis)
 
     def check_tx(self, state: State, tx: Transaction, time_ms: int) -> None:
+        reject_personal_data(tx)
         entry, _ = authorize(state, tx)
         parse_payload(entry.model, tx.payload)
 
@@ -61,6 +77,7 @@ class XinlianExecutor:
     def deliver_tx(self, state: State, ctx: BlockContext, tx: Transaction) -> Receipt:
         savepoint = state.child()
         try:
+            reject_personal_data(tx)
             entry, sender = authorize(savepoint, tx)
             payload = parse_payload(entry.model, tx.payload)
             tc = TxContext(state=savepoint, block=ctx, tx=tx, sender=sender, params=load_params(savepoint))

@@ -19,7 +19,7 @@ from pydantic import Field
 from node.contracts.context import TxContext, TxRoute, route
 from node.contracts.dates import add_days
 from node.contracts.errors import fail
-from node.contracts.models import Payload, RecordId, ShortText
+from node.contracts.models import Payload, RecordId, ReasonCode, Hex64
 from node.contracts.params import COMPLIANCE_PARAMS, PARAMS_KEY, apply_changes
 from node.contracts.registry import MemberSpec, active_members, add_member, get_member_or_fail, remove_member, validator_node_keys
 from node.execution import BlockContext, Event, ValidatorUpdate
@@ -54,7 +54,8 @@ class ProposePayload(Payload):
     proposal_id: RecordId
     action: Action
     approve: bool = True
-    reason: ShortText | None = None
+    reason: ReasonCode | None = None
+    note_hash: Hex64 | None = None
 
 
 class VotePayload(Payload):
@@ -140,6 +141,7 @@ def propose(tc: TxContext, payload: ProposePayload) -> None:
         "proposal_id": payload.proposal_id,
         "action": payload.action.model_dump(),
         "reason": payload.reason,
+        "note_hash": payload.note_hash,
         "proposer": tc.sender.member_id,
         "proposed_on": tc.today,
         "expires_on": expires_on,

@@ -19,7 +19,7 @@ from node.contracts.context import TxContext, TxRoute, route
 from node.contracts.dates import add_months, days_between, parse_date
 from node.contracts.erasure import require_not_erased
 from node.contracts.errors import fail
-from node.contracts.models import DateText, Fen, Hex64, Payload, PositiveFen, RecordId, ShortText, BasisPoints
+from node.contracts.models import DateText, Fen, Hex64, Payload, PositiveFen, RecordId, BasisPoints, ReasonCode
 from node.contracts.registry import get_subject_or_fail
 
 COMPONENTS = ("costs", "interest", "principal")
@@ -56,14 +56,16 @@ class LoanChargePayload(Payload):
     number: int = Field(ge=1, le=INSTALMENTS_MAX)
     kind: Literal["penalty", "cost"]
     amount: PositiveFen
-    reason: ShortText
+    reason: ReasonCode
+    note_hash: Hex64 | None = None
 
 
 class LoanRestructurePayload(Payload):
     loan_id: RecordId
     plan_id: RecordId
     schedule: list[InstalmentSpec] = Field(min_length=1, max_length=INSTALMENTS_MAX)
-    reason: ShortText
+    reason: ReasonCode
+    note_hash: Hex64 | None = None
 
 
 def half_up_div(numerator: int, denominator: int) -> int:
@@ -275,7 +277,7 @@ def restructure_loan(tc: TxContext, payload: LoanRestructurePayload) -> None:
             record["costs"] = carried_costs
         kept.append(record)
     loan["instalments"] = kept
-    loan["plans"].append({"plan_id": payload.plan_id, "agreed_on": tc.today, "reason": payload.reason, "months": len(payload.schedule)})
+    loan["plans"].append({"plan_id": payload.plan_id, "agreed_on": tc.today, "reason": payload.reason, "note_hash": payload.note_hash, "months": len(payload.schedule)})
     save_loan(tc, loan)
     tc.emit("loan.restructured", {"loan_id": payload.loan_id, "plan_id": payload.plan_id}, (tc.sender.member_id,))
 

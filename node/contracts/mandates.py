@@ -18,7 +18,7 @@ from pydantic import Field
 from node.contracts.context import TxContext, TxRoute, route
 from node.contracts.dates import add_days, days_between
 from node.contracts.errors import fail
-from node.contracts.models import BasisPoints, DateText, Payload, RecordId, ShortText
+from node.contracts.models import BasisPoints, DateText, Payload, RecordId, ReasonCode, Hex64
 from node.contracts.registry import get_member_or_fail, is_active
 
 
@@ -37,12 +37,13 @@ class MandateEvaluatePayload(Payload):
     agency: RecordId
     evaluated_on: DateText
     rating: int = Field(ge=1, le=5)
-    note: ShortText | None = None
+    note_hash: Hex64 | None = None
 
 
 class MandateEndPayload(Payload):
     mandate_id: RecordId
-    reason: ShortText
+    reason: ReasonCode
+    note_hash: Hex64 | None = None
 
 
 def half_up_div(numerator: int, denominator: int) -> int:
@@ -130,7 +131,7 @@ def evaluate_agency(tc: TxContext, payload: MandateEvaluatePayload) -> None:
         fail("invalid_action", reason="the agency is not named in the mandate", agency=payload.agency)
     if payload.evaluated_on > tc.today:
         fail("invalid_date", evaluated_on=payload.evaluated_on, reason="evaluation date is in the future")
-    evaluation = {"agency": payload.agency, "evaluated_on": payload.evaluated_on, "rating": payload.rating, "note": payload.note, "mandate_id": payload.mandate_id}
+    evaluation = {"agency": payload.agency, "evaluated_on": payload.evaluated_on, "rating": payload.rating, "note_hash": payload.note_hash, "mandate_id": payload.mandate_id}
     mandate["evaluations"].append(evaluation)
     tc.state.put(f"mandate/{payload.mandate_id}", mandate)
     key = f"evaluation/{mandate['creditor']}/{payload.agency}"
@@ -149,6 +150,7 @@ def end_mandate(tc: TxContext, payload: MandateEndPayload) -> None:
     mandate["status"] = "ended"
     mandate["ended_on"] = tc.today
     mandate["end_reason"] = payload.reason
+    mandate["end_note_hash"] = payload.note_hash
     tc.state.put(f"mandate/{payload.mandate_id}", mandate)
     close_cases_of_mandate(tc.state, mandate, tc.today, tc.events)
     tc.emit("mandate.ended", {"mandate_id": payload.mandate_id, "reason": payload.reason}, [mandate["creditor"], *mandate["agencies"]])

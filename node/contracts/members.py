@@ -15,6 +15,7 @@ def suspend_member(tc: TxContext, payload: MemberActionPayload) -> None:
         fail("member_already_suspended", member_id=payload.member_id, status=record["status"])
     record["status"] = "suspended"
     record["status_reason"] = payload.reason
+    record["status_note_hash"] = payload.note_hash
     tc.state.put(f"member/{payload.member_id}", record)
     # Suspension stops every case action at once (C14): handlers check the member status on each action.
     tc.emit("member.suspended", {"member_id": payload.member_id, "reason": payload.reason}, ())
@@ -26,6 +27,7 @@ def reinstate_member(tc: TxContext, payload: MemberActionPayload) -> None:
         fail("member_not_suspended", member_id=payload.member_id, status=record["status"])
     record["status"] = "active"
     record["status_reason"] = payload.reason
+    record["status_note_hash"] = payload.note_hash
     tc.state.put(f"member/{payload.member_id}", record)
     tc.emit("member.reinstated", {"member_id": payload.member_id, "reason": payload.reason}, ())
 

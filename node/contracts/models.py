@@ -7,7 +7,7 @@ client learns of a misspelt field instead of having it ignored.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -31,7 +31,53 @@ Hex64 = Annotated[str, StringConstraints(pattern=HEX64_PATTERN)]
 DateText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), AfterValidator(_check_date)]
 Fen = Annotated[int, Field(ge=0, le=MONEY_MAX_FEN)]
 PositiveFen = Annotated[int, Field(ge=1, le=MONEY_MAX_FEN)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+# Why an action was taken. Free text could carry names, phone numbers or
+# addresses onto every node, so the chain takes one of these codes and, where
+# the sender keeps a written explanation off chain, its hash in `note_hash`.
+REASON_CODES = (
+    # General.
+    "other",
+    "data_error",
+    "duplicate_record",
+    "subject_request",
+    "regulator_order",
+    "court_order",
+    # Members.
+    "complaint_upheld",
+    "audit_finding",
+    "licence_withdrawn",
+    "rule_violation",
+    "issue_resolved",
+    # Loans and repayments.
+    "payment_bounced",
+    "booking_error",
+    "late_payment",
+    "collection_cost",
+    "hardship",
+    "uncollectable",
+    "bankruptcy",
+    "settlement_agreed",
+    # Cases and mandates.
+    "contract_ended",
+    "agency_performance",
+    "legal_action",
+    "case_returned",
+    "debt_recalled",
+    # Disputes and reviews.
+    "amount_wrong",
+    "not_my_loan",
+    "already_paid",
+    "identity_theft",
+    "data_missing",
+    "score_unexplained",
+    # Consent and governance.
+    "consent_withdrawn",
+    "purpose_achieved",
+    "policy_change",
+    "membership_change",
+    "validator_change",
+)
+ReasonCode = Literal[REASON_CODES]  # type: ignore[valid-type]
 BasisPoints = Annotated[int, Field(ge=0, le=100_000)]
 UnixMs = Annotated[int, Field(ge=0, le=2**62)]
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from node.contracts.errors import fail
-from node.contracts.models import Hex64, Payload, RecordId, ShortText, parse_payload
+from node.contracts.models import Hex64, Payload, RecordId, parse_payload, ReasonCode
 from node.contracts.params import PARAMS_KEY, resolve_params
 
 ROLES = ("bank", "credit_agency", "collector", "regulator")
@@ -55,7 +55,8 @@ class GenesisSpec(Payload):
 
 class MemberActionPayload(Payload):
     member_id: RecordId
-    reason: ShortText
+    reason: ReasonCode
+    note_hash: Hex64 | None = None
 
 
 class SubjectRegisterPayload(Payload):

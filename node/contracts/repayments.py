@@ -19,7 +19,7 @@ from node.contracts.disputes import require_no_open_dispute
 from node.contracts.errors import fail
 from node.contracts.credit import require_notice
 from node.contracts.loans import COMPONENTS, creditor_loan, outstanding, record_peak_dpd, save_loan, unpaid
-from node.contracts.models import DateText, Fen, Payload, PositiveFen, RecordId, ShortText
+from node.contracts.models import DateText, Fen, Payload, PositiveFen, RecordId, ReasonCode, Hex64
 
 
 class RepaymentRecordPayload(Payload):
@@ -34,7 +34,8 @@ class RepaymentRecordPayload(Payload):
 class RepaymentReversePayload(Payload):
     loan_id: RecordId
     payment_id: RecordId
-    reason: ShortText
+    reason: ReasonCode
+    note_hash: Hex64 | None = None
 
 
 class LoanSettlePayload(Payload):
@@ -42,13 +43,15 @@ class LoanSettlePayload(Payload):
     settlement_id: RecordId
     paid_amount: Fen
     waived_amount: Fen
-    reason: ShortText
+    reason: ReasonCode
+    note_hash: Hex64 | None = None
 
 
 class LoanWriteOffPayload(Payload):
     loan_id: RecordId
     amount: PositiveFen
-    reason: ShortText
+    reason: ReasonCode
+    note_hash: Hex64 | None = None
 
 
 def _take(instalment: dict[str, Any], component: str, available: int, allocation: list[dict[str, Any]]) -> int:
@@ -153,6 +156,7 @@ def reverse_repayment(tc: TxContext, payload: RepaymentReversePayload) -> None:
         collection.reverse_commission(tc.state, payment["commission"])
     payment["reversed_on"] = tc.today
     payment["reverse_reason"] = payload.reason
+    payment["reverse_note_hash"] = payload.note_hash
     tc.state.put(key, payment)
     save_loan(tc, loan)
     tc.emit("repayment.reversed", {"loan_id": payload.loan_id, "payment_id": payload.payment_id}, (loan["creditor"],))
@@ -180,7 +184,7 @@ def settle_loan(tc: TxContext, payload: LoanSettlePayload) -> None:
     loan["waived"] = payload.waived_amount
     loan["status"] = "settled"
     loan["closed_on"] = tc.today
-    loan["settlement"] = {"settlement_id": payload.settlement_id, "paid_amount": payload.paid_amount, "waived_amount": payload.waived_amount, "reason": payload.reason, "allocation": allocation}
+    loan["settlement"] = {"settlement_id": payload.settlement_id, "paid_amount": payload.paid_amount, "waived_amount": payload.waived_amount, "reason": payload.reason, "note_hash": payload.note_hash, "allocation": allocation}
     if payload.waived_amount > 0 and loan["negative_on"] is None:
         loan["negative_on"] = tc.today
     save_loan(tc, loan)
@@ -200,6 +204,7 @@ def write_off_loan(tc: TxContext, payload: LoanWriteOffPayload) -> None:
     loan["written_off_amount"] = balance
     loan["closed_on"] = tc.today
     loan["write_off_reason"] = payload.reason
+    loan["write_off_note_hash"] = payload.note_hash
     if loan["negative_on"] is None:
         loan["negative_on"] = tc.today
     save_loan(tc, loan)

@@ -23,8 +23,13 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     # Signed read requests
     "missing_signature": (
         401,
-        "The request is not signed: send the X-Xinlian-Key, X-Xinlian-Timestamp and X-Xinlian-Signature headers.",
-        "请求未签名：请发送 X-Xinlian-Key、X-Xinlian-Timestamp 和 X-Xinlian-Signature 请求头。",
+        "The request is not signed: send the X-Xinlian-Key, X-Xinlian-Timestamp, X-Xinlian-Node and X-Xinlian-Signature headers (details list the missing ones).",
+        "请求未签名：请发送 X-Xinlian-Key、X-Xinlian-Timestamp、X-Xinlian-Node 和 X-Xinlian-Signature 请求头（details 中列出缺少的请求头）。",
+    ),
+    "wrong_node": (
+        401,
+        "The read request was signed for another node: put this node's member id (node_id in GET /v1/status) in X-Xinlian-Node and sign the request again.",
+        "该读取请求是为其他节点签名的：请在 X-Xinlian-Node 中填写本节点的成员编号（GET /v1/status 中的 node_id）并重新签名。",
     ),
     # A transaction's bad signature is `invalid_signature` (node.tx); this code is for signed reads only.
     "invalid_read_signature": (

@@ -172,10 +172,12 @@ def handle_details_request(
         reader = _verify_requester(request, state)
         if seen is not None:
             digest = hashlib.sha256(bytes.fromhex(request["signature"])).digest()
-            seen.expire(now_ms - REQUEST_WINDOW_MS)
-            if seen.contains(digest) or request["timestamp_ms"] <= seen.floor_ms:
+            oldest_valid_ms = now_ms - REQUEST_WINDOW_MS
+            seen.expire(oldest_valid_ms)
+            # Kept per requesting key, so one member's requests never move another member's replay floor.
+            if seen.is_replay(reader.public_key, digest, request["timestamp_ms"], oldest_valid_ms):
                 raise PrivacyError("replayed_request", request_id=request["request_id"])
-            seen.add(digest, request["timestamp_ms"])
+            seen.add(reader.public_key, digest, request["timestamp_ms"])
         subject_id = request["subject_id"]
         decision = check_access(
             state, reader, subject_id, request["purpose"], date, kind="details", store_state=store.state(subject_id)

@@ -129,3 +129,24 @@ async def test_repeated_query_tx_rejected(api_node: ApiNode) -> None:
     assert status == 400
     assert body["error"]["code"] == "invalid_query_parameter"
     assert body["error"]["details"]["parameter"] == "query_tx"
+
+
+async def test_second_read_of_query_refused(api_node: ApiNode) -> None:
+    subject_id = await _register_subject(api_node, "served-once")
+    query_tx = await api_node.backend.record_report_query(REGULATOR_SEED, subject_id)
+    path = _report_path(subject_id, query_tx=query_tx)
+
+    status, body = await _signed_get(api_node, REGULATOR_SEED, path)
+    assert status == 200, body
+
+    api_node.backend.now_ms += 1
+    status, body = await _signed_get(api_node, REGULATOR_SEED, path)
+    assert status == 403
+    assert body["error"]["code"] == "query_already_served"
+    assert body["error"]["details"] == {"query_tx": query_tx}
+    assert "new report.query" in body["error"]["message"]
+
+    api_node.backend.now_ms += 1
+    status, body = await _signed_get(api_node, REGULATOR_SEED, path, language="zh-CN")
+    assert status == 403
+    assert body["error"]["message"] == message_for("query_already_served", "zh-CN")

@@ -101,17 +101,17 @@ def assessed_chain() -> Chain:
 
 def test_review_request_by_subject():
     chain = assessed_chain()
-    receipt = chain.ok(T0, SUBJECT_SIGNER, "review.request", {"review_id": "r1", "assessment_id": "as1", "reason": "income missing"})
+    receipt = chain.ok(T0, SUBJECT_SIGNER, "review.request", {"review_id": "r1", "assessment_id": "as1", "reason": "data_missing"})
     assert receipt.events[0].type == "review.requested"
     assert receipt.events[0].members == ("agency-x",)
     assert chain.state.get("review/r1")["status"] == "requested"
     assert chain.state.get("assessment/as1")["review"] == "r1"
-    assert chain.error(T0, SUBJECT_SIGNER, "review.request", {"review_id": "r1", "assessment_id": "as1", "reason": "again"}) == "duplicate_id"
+    assert chain.error(T0, SUBJECT_SIGNER, "review.request", {"review_id": "r1", "assessment_id": "as1", "reason": "other"}) == "duplicate_id"
 
 
 def test_review_request_rejections():
     chain = assessed_chain()
-    payload = {"review_id": "r1", "assessment_id": "as1", "reason": "why"}
+    payload = {"review_id": "r1", "assessment_id": "as1", "reason": "score_unexplained"}
     assert chain.error(T0, "key:" + OTHER_KEY, "review.request", payload) == "not_found"
     assert chain.error(T0, SUBJECT_SIGNER, "review.request", dict(payload, assessment_id="nope")) == "not_found"
     for member_id in ("agency-x", "bank-a", "regulator"):

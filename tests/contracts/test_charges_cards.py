@@ -9,7 +9,7 @@ T0 = ms_at("2024-01-31")
 
 
 def charge(charge_id: str, number: int = 1, amount: int = 500, kind: str = "penalty") -> dict:
-    return {"loan_id": "L1", "charge_id": charge_id, "number": number, "kind": kind, "amount": amount, "reason": "late fee"}
+    return {"loan_id": "L1", "charge_id": charge_id, "number": number, "kind": kind, "amount": amount, "reason": "late_payment"}
 
 
 def new_loan(**extra) -> Chain:

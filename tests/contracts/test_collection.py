@@ -118,7 +118,7 @@ def test_visit_needs_two_collectors(collectors, code):
 
 def test_dispute_pauses_collection_and_escalates():
     chain, case_id, agency = overdue_case()
-    chain.ok(ms_at("2024-03-02", 9), "key:" + "6b" * 32, "dispute.open", {"dispute_id": "d1", "loan_id": "L1", "reason": "not my loan"})
+    chain.ok(ms_at("2024-03-02", 9), "key:" + "6b" * 32, "dispute.open", {"dispute_id": "d1", "loan_id": "L1", "reason": "not_my_loan"})
     assert chain.events_of("dispute.opened")[0].members == tuple(sorted(("bank-a", agency)))
     assert contact(chain, agency, case_id, "c1", ms_at("2024-03-02", 10)) == "dispute_open"
     chain.block(ms_at("2024-03-22"))  # day 20 after opening: still open
@@ -133,20 +133,20 @@ def test_dispute_pauses_collection_and_escalates():
 def test_us_profile_written_dispute_and_weekly_calls():
     chain, case_id, agency = overdue_case(profile="US")
     assert contact(chain, agency, case_id, "late", ms_at("2024-03-02", 21, 0), channel="sms", outcome="delivered") == "contact_hours"
-    chain.ok(ms_at("2024-03-02", 9), "key:" + "6b" * 32, "dispute.open", {"dispute_id": "d1", "loan_id": "L1", "reason": "call"})
+    chain.ok(ms_at("2024-03-02", 9), "key:" + "6b" * 32, "dispute.open", {"dispute_id": "d1", "loan_id": "L1", "reason": "amount_wrong"})
     for day in range(7):
         at = ms_at(f"2024-03-{2 + day:02d}", 10)
         assert contact(chain, agency, case_id, f"c{day}", at) is None
     assert contact(chain, agency, case_id, "c7", ms_at("2024-03-08", 11)) == "debt_call_limit"
     assert contact(chain, agency, case_id, "c8", ms_at("2024-03-09", 11)) is None
-    chain.ok(ms_at("2024-03-09", 12), "key:" + "6b" * 32, "dispute.open", {"dispute_id": "d2", "loan_id": "L1", "reason": "letter", "written": True})
+    chain.ok(ms_at("2024-03-09", 12), "key:" + "6b" * 32, "dispute.open", {"dispute_id": "d2", "loan_id": "L1", "reason": "amount_wrong", "written": True})
     assert contact(chain, agency, case_id, "c9", ms_at("2024-03-10", 11)) == "dispute_open"
 
 
 def test_suspended_agency_stops_at_once():
     chain, case_id, agency = overdue_case()
     chain.ok(ms_at("2024-03-02", 9), "regulator", "complaint.file", {"complaint_id": "q1", "agency": agency, "category": "harassment", "statement_hash": "04" * 32})
-    chain.ok(ms_at("2024-03-02", 9), "regulator", "member.suspend", {"member_id": agency, "reason": "complaint upheld"})
+    chain.ok(ms_at("2024-03-02", 9), "regulator", "member.suspend", {"member_id": agency, "reason": "complaint_upheld"})
     assert contact(chain, agency, case_id, "c1", ms_at("2024-03-02", 10)) == "sender_suspended"
     assert not collector_mandate_active(chain.state, "nobody", SUBJECT, "2024-03-02")
 
@@ -185,12 +185,12 @@ def test_promise_kept_only_in_full():
 
 def test_mandate_end_closes_cases_and_stages_move_forward():
     chain, case_id, agency = overdue_case()
-    assert chain.error(ms_at("2024-03-02"), "bank-a", "case.advance", {"case_id": case_id, "stage": "outsourced", "reason": "x"}) == "invalid_stage"
-    chain.ok(ms_at("2024-03-02"), "bank-a", "case.advance", {"case_id": case_id, "stage": "legal", "reason": "lawsuit"})
+    assert chain.error(ms_at("2024-03-02"), "bank-a", "case.advance", {"case_id": case_id, "stage": "outsourced", "reason": "other"}) == "invalid_stage"
+    chain.ok(ms_at("2024-03-02"), "bank-a", "case.advance", {"case_id": case_id, "stage": "legal", "reason": "legal_action"})
     assert chain.error(ms_at("2024-03-02"), agency, "case.contact", {"case_id": case_id, "contact_id": "x", "at": ms_at("2024-03-02", 10), "channel": "sms", "target": "debtor", "number_hash": NUMBER, "collectors": ["s"], "outcome": "delivered"}) == "not_assigned"
-    chain.ok(ms_at("2024-03-03"), "bank-a", "mandate.end", {"mandate_id": "m1", "reason": "contract over"})
+    chain.ok(ms_at("2024-03-03"), "bank-a", "mandate.end", {"mandate_id": "m1", "reason": "contract_ended"})
     chain2, case_2, agency_2 = overdue_case()
-    chain2.ok(ms_at("2024-03-03"), "bank-a", "mandate.end", {"mandate_id": "m1", "reason": "contract over"})
+    chain2.ok(ms_at("2024-03-03"), "bank-a", "mandate.end", {"mandate_id": "m1", "reason": "contract_ended"})
     assert chain2.state.get(f"case/{case_2}")["outcome"] == "mandate_ended"
     assert chain2.state.get("loan/L1")["case_id"] is None
     chain2.block(ms_at("2024-03-10"))

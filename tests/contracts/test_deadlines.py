@@ -46,7 +46,7 @@ def test_mandate_start_waits_for_start_dpd():
 
 def test_mandate_start_skips_ended_mandate():
     chain = overdue_loan_with_future_mandate("2024-03-10")
-    chain.ok(ms_at("2024-03-05"), "bank-a", "mandate.end", {"mandate_id": "m1", "reason": "changed plan"})
+    chain.ok(ms_at("2024-03-05"), "bank-a", "mandate.end", {"mandate_id": "m1", "reason": "contract_ended"})
     chain.block(ms_at("2024-03-10"))
     assert chain.events_of("case.opened") == []
     assert chain.state.get("loan/L1")["case_id"] is None

@@ -116,7 +116,7 @@ def test_partial_payment_keeps_dpd_counting():
 def test_allocation_order_costs_interest_principal_oldest_first():
     chain = new_loan()
     at = ms_at("2024-04-05")
-    chain.ok(at, "bank-a", "loan.charge", {"loan_id": "L1", "charge_id": "f1", "number": 2, "kind": "penalty", "amount": 500, "reason": "late"})
+    chain.ok(at, "bank-a", "loan.charge", {"loan_id": "L1", "charge_id": "f1", "number": 2, "kind": "penalty", "amount": 500, "reason": "late_payment"})
     chain.ok(at, "bank-a", "repayment.record", {"loan_id": "L1", "payment_id": "p1", "amount": 2_600, "paid_on": "2024-04-05"})
     payment = chain.state.get("payment/L1/p1")
     assert payment["allocation"] == [
@@ -152,13 +152,13 @@ def test_reversal_reopens_and_restores_dpd():
     chain = new_loan()
     chain.ok(ms_at("2024-03-05"), "bank-a", "repayment.record", {"loan_id": "L1", "payment_id": "p1", "amount": 303_000, "paid_on": "2024-03-05"})
     assert chain.state.get("loan/L1")["status"] == "repaid"
-    chain.ok(ms_at("2024-04-10"), "bank-a", "repayment.reverse", {"loan_id": "L1", "payment_id": "p1", "reason": "bounced"})
+    chain.ok(ms_at("2024-04-10"), "bank-a", "repayment.reverse", {"loan_id": "L1", "payment_id": "p1", "reason": "payment_bounced"})
     loan = get_loan(chain.state, "L1", "2024-04-10")
     assert loan["status"] == "open"
     assert loan["dpd"] == 41  # from 2024-02-29
     assert loan["outstanding"] == 303_000
     assert chain.state.get("payment/L1/p1")["reversed_on"] == "2024-04-10"
-    assert chain.error(ms_at("2024-04-10"), "bank-a", "repayment.reverse", {"loan_id": "L1", "payment_id": "p1", "reason": "again"}) == "payment_reversed"
+    assert chain.error(ms_at("2024-04-10"), "bank-a", "repayment.reverse", {"loan_id": "L1", "payment_id": "p1", "reason": "other"}) == "payment_reversed"
 
 
 def test_payment_after_write_off_is_recovery():
@@ -166,7 +166,7 @@ def test_payment_after_write_off_is_recovery():
     at = ms_at("2024-06-01")
     assert chain.error(at, "bank-a", "loan.write_off", {"loan_id": "L1", "amount": 303_000, "reason": "uncollectable"}) == "notice_required"
     chain.ok(at, "bank-a", "notice.record", {"notice_id": "n1", "loan_id": "L1", "notice_hash": "03" * 32, "sent_on": "2024-05-20"})
-    assert chain.error(at, "bank-a", "loan.write_off", {"loan_id": "L1", "amount": 1, "reason": "x"}) == "invalid_amount"
+    assert chain.error(at, "bank-a", "loan.write_off", {"loan_id": "L1", "amount": 1, "reason": "other"}) == "invalid_amount"
     chain.ok(at, "bank-a", "loan.write_off", {"loan_id": "L1", "amount": 303_000, "reason": "uncollectable"})
     chain.ok(at, "bank-a", "repayment.record", {"loan_id": "L1", "payment_id": "r1", "amount": 10_000, "paid_on": "2024-06-01"})
     loan = get_loan(chain.state, "L1", "2024-06-01")
@@ -180,7 +180,7 @@ def test_settlement_records_waiver():
     chain = new_loan()
     at = ms_at("2024-04-01")
     chain.ok(at, "bank-a", "notice.record", {"notice_id": "n1", "loan_id": "L1", "notice_hash": "03" * 32, "sent_on": "2024-04-01"})
-    assert chain.error(at, "bank-a", "loan.settle", {"loan_id": "L1", "settlement_id": "s1", "paid_amount": 200_000, "waived_amount": 1, "reason": "x"}) == "invalid_amount"
+    assert chain.error(at, "bank-a", "loan.settle", {"loan_id": "L1", "settlement_id": "s1", "paid_amount": 200_000, "waived_amount": 1, "reason": "other"}) == "invalid_amount"
     chain.ok(at, "bank-a", "loan.settle", {"loan_id": "L1", "settlement_id": "s1", "paid_amount": 200_000, "waived_amount": 103_000, "reason": "hardship"})
     loan = get_loan(chain.state, "L1", "2024-04-01")
     assert loan["status"] == "settled"
@@ -201,7 +201,7 @@ def test_hardship_plan_limit(months, code):
     at = ms_at("2024-03-10")
     schedule = [{"number": n, "due_date": add_months("2024-03-10", n), "principal": 0, "interest": 0} for n in range(1, months + 1)]
     schedule[-1]["principal"] = 300_000
-    receipt = chain.run(at, "bank-a", "loan.restructure", {"loan_id": "L1", "plan_id": "h1", "schedule": schedule, "reason": "job loss"})
+    receipt = chain.run(at, "bank-a", "loan.restructure", {"loan_id": "L1", "plan_id": "h1", "schedule": schedule, "reason": "hardship"})
     assert receipt.error_code == code
     if code is None:
         loan = get_loan(chain.state, "L1", "2024-03-10")

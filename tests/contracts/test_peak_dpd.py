@@ -30,7 +30,7 @@ CHANGES = {
     "repayment.record": {"loan_id": "L1", "payment_id": "p1", "amount": 303_000, "paid_on": CHANGE_DAY},
     "loan.settle": {"loan_id": "L1", "settlement_id": "s1", "paid_amount": 200_000, "waived_amount": 103_000, "reason": "hardship"},
     "loan.write_off": {"loan_id": "L1", "amount": 303_000, "reason": "uncollectable"},
-    "loan.restructure": {"loan_id": "L1", "plan_id": "h1", "schedule": plan_schedule(), "reason": "job loss"},
+    "loan.restructure": {"loan_id": "L1", "plan_id": "h1", "schedule": plan_schedule(), "reason": "hardship"},
 }
 
 

@@ -28,7 +28,7 @@ def test_allocation_conserves_money(plan, reverse_index):
         payment = chain.state.get(f"payment/L1/p{number}")
         assert sum(part["amount"] for part in payment["allocation"]) + payment["credit"] == amount
     if reverse_index < len(plan):
-        chain.ok(T0 + 200 * 86_400_000, "bank-a", "repayment.reverse", {"loan_id": "L1", "payment_id": f"p{reverse_index}", "reason": "test"})
+        chain.ok(T0 + 200 * 86_400_000, "bank-a", "repayment.reverse", {"loan_id": "L1", "payment_id": f"p{reverse_index}", "reason": "other"})
     loan = chain.state.get("loan/L1")
     live = [chain.state.get(f"payment/L1/p{n}") for n in range(len(plan))]
     paid = sum(p["amount"] for p in live if p["reversed_on"] is None)

@@ -122,29 +122,29 @@ def test_subject_key_can_send_subject_types():
 def test_suspend_and_reinstate():
     chain = Chain()
     payload = {"subject_id": SUBJECT, "commitment": "01" * 32}
-    assert chain.error(T0, "bank-a", "member.suspend", {"member_id": "bank-b", "reason": "x"}) == "role_not_allowed"
-    chain.ok(T0, "regulator", "member.suspend", {"member_id": "bank-b", "reason": "audit finding"})
+    assert chain.error(T0, "bank-a", "member.suspend", {"member_id": "bank-b", "reason": "other"}) == "role_not_allowed"
+    chain.ok(T0, "regulator", "member.suspend", {"member_id": "bank-b", "reason": "audit_finding"})
     assert chain.state.get("member/bank-b")["status"] == "suspended"
     with pytest.raises(ContractError) as info:
         chain.executor.check_tx(chain.state, tx("bank-b", "subject.register", payload), T0)
     assert info.value.code == "sender_suspended"
     assert chain.error(T0, "bank-b", "subject.register", payload) == "sender_suspended"
-    assert chain.error(T0, "regulator", "member.suspend", {"member_id": "bank-b", "reason": "again"}) == "member_already_suspended"
-    chain.ok(T0, "regulator", "member.reinstate", {"member_id": "bank-b", "reason": "fixed"})
+    assert chain.error(T0, "regulator", "member.suspend", {"member_id": "bank-b", "reason": "other"}) == "member_already_suspended"
+    chain.ok(T0, "regulator", "member.reinstate", {"member_id": "bank-b", "reason": "issue_resolved"})
     chain.ok(T0, "bank-b", "subject.register", payload)
-    assert chain.error(T0, "regulator", "member.reinstate", {"member_id": "bank-b", "reason": "x"}) == "member_not_suspended"
+    assert chain.error(T0, "regulator", "member.reinstate", {"member_id": "bank-b", "reason": "other"}) == "member_not_suspended"
 
 
 def test_suspend_needs_reason_and_known_member():
     chain = Chain()
     assert chain.error(T0, "regulator", "member.suspend", {"member_id": "bank-b"}) == "invalid_payload"
     assert chain.error(T0, "regulator", "member.suspend", {"member_id": "bank-b", "reason": ""}) == "invalid_payload"
-    assert chain.error(T0, "regulator", "member.suspend", {"member_id": "ghost", "reason": "x"}) == "unknown_member"
-    assert chain.error(T0, "regulator", "member.suspend", {"member_id": "regulator", "reason": "x"}) == "cannot_suspend_regulator"
+    assert chain.error(T0, "regulator", "member.suspend", {"member_id": "ghost", "reason": "other"}) == "unknown_member"
+    assert chain.error(T0, "regulator", "member.suspend", {"member_id": "regulator", "reason": "other"}) == "cannot_suspend_regulator"
 
 
 def test_rejected_tx_leaves_state_unchanged():
     chain = Chain()
     before = chain.state.snapshot()
-    assert chain.error(T0, "regulator", "member.suspend", {"member_id": "ghost", "reason": "x"}) == "unknown_member"
+    assert chain.error(T0, "regulator", "member.suspend", {"member_id": "ghost", "reason": "other"}) == "unknown_member"
     assert chain.state.snapshot() == before

@@ -316,8 +316,8 @@ def test_with_real_contracts(tmp_path):
     store = LevelDBStore(tmp_path / "db")
     chain = Chain(store, make_genesis(), XinlianExecutor())
     assert chain.state().get("member/m2")["status"] == "active"
-    regulator_tx = make_verified(VERIFIER, seed_number=4, nonce="s1", tx_type="member.suspend", payload={"member_id": "m2", "reason": "complaint upheld"})
-    stranger_tx = make_verified(VERIFIER, seed_number=50, nonce="s2", tx_type="member.suspend", payload={"member_id": "m1", "reason": "x"})
+    regulator_tx = make_verified(VERIFIER, seed_number=4, nonce="s1", tx_type="member.suspend", payload={"member_id": "m2", "reason": "complaint_upheld"})
+    stranger_tx = make_verified(VERIFIER, seed_number=50, nonce="s2", tx_type="member.suspend", payload={"member_id": "m1", "reason": "other"})
     result = commit(chain, [regulator_tx, stranger_tx])
     assert result.receipts[0].ok, result.receipts[0]
     assert result.receipts[1].error_code == "unknown_sender"

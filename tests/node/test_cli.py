@@ -161,7 +161,7 @@ def test_readme_network_flow(tmp_path: Path) -> None:
             assert row[6] == "4/4", row
             assert row[7] in ("no", "yes"), row
 
-        payload = json.dumps({"member_id": "collector-3", "reason": "complaint upheld"})
+        payload = json.dumps({"member_id": "collector-3", "reason": "complaint_upheld"})
         node_url = api_urls["bank-1"]
         submit = _xinlian(tmp_path, "tx", "submit", "--key", "net/clients/regulator-4.json", "--node", node_url, "--type", "member.suspend", "--payload", payload)
         assert submit.returncode == 0, submit.stdout + submit.stderr

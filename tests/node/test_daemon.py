@@ -68,7 +68,7 @@ async def test_invalid_transactions_rejected(network: tuple[Path, NodeConfig], n
         envelope["signature"] = "00" * 64
         with pytest.raises(XinlianApiError) as bad_signature:
             await client.submit(envelope)
-        wrong_role = client.build_transaction("member.suspend", {"member_id": "bank-1", "reason": "test"})
+        wrong_role = client.build_transaction("member.suspend", {"member_id": "bank-1", "reason": "other"})
         with pytest.raises(XinlianApiError) as not_allowed:
             await client.submit(wrong_role)
         record = await client.get_transaction(compute_tx_id(envelope))

@@ -50,7 +50,7 @@ async def test_suspended_member_link_closed(nodes: dict[str, Node]) -> None:
     assert bank.peer_allowed(collector_key)
 
     async with regulator_client(bank) as regulator:
-        record = await regulator.submit_and_wait("member.suspend", {"member_id": "collector-2", "reason": "licence withdrawn"})
+        record = await regulator.submit_and_wait("member.suspend", {"member_id": "collector-2", "reason": "licence_withdrawn"})
     assert record["receipt"]["ok"], record["receipt"]
 
     await wait_until(lambda: bank.network.counters["closed_not_member"] >= 1, "the bank closes the collector's link")

@@ -16,7 +16,8 @@ from node.daemon import Node
 from node.keys import load_key_file
 from node.localnet import InitOptions, init_network
 from node.privacy.read_auth import Reader
-from node.report_access import check_recorded_query
+from node.report_access import ServedQueryLog, check_recorded_query
+from node.storage import LevelDBStore
 
 FAST = {"tick_ms": 10, "block_interval_ms": 10, "view_timeout_ticks": 50}
 
@@ -163,3 +164,41 @@ async def test_old_query_refused(network: tuple[Path, NodeConfig], node: Node) -
     assert stale.value.code == "query_too_old"
     assert stale.value.status == 403
     assert stale.value.body("zh-CN")["error"]["message"] != stale.value.body("en")["error"]["message"]
+
+
+async def test_one_query_serves_one_read(network: tuple[Path, NodeConfig], node: Node) -> None:
+    async with member_client(network, node, "bank-1") as bank:
+        subject_id = await registered_subject(bank, os.urandom(32), consent=True)
+        answer = await bank.query_report(subject_id, query_id="q-once")
+        with pytest.raises(XinlianApiError) as second:
+            await bank.subject_report(subject_id, query_tx=answer["query"]["query_tx"])
+        again = await bank.query_report(subject_id, query_id="q-twice")
+
+    assert second.value.status == 403
+    assert second.value.code == "query_already_served"
+    assert second.value.details == {"query_tx": answer["query"]["query_tx"]}
+    assert "new report.query" in second.value.message
+    assert again["query"]["query_id"] == "q-twice"
+
+
+async def test_client_binds_reads_to_node(network: tuple[Path, NodeConfig], node: Node) -> None:
+    async with member_client(network, node, "bank-1") as bank:
+        assert await bank.serving_node_id() == "bank-1"
+
+
+def test_served_query_log_persists_and_prunes(tmp_path: Path) -> None:
+    first_tx, second_tx = "aa" * 32, "bb" * 32
+    store = LevelDBStore(tmp_path / "local")
+    log = ServedQueryLog(store)
+    log.mark_served(first_tx, 1_000)
+    log.mark_served(second_tx, 5_000)
+    store.close()
+
+    store = LevelDBStore(tmp_path / "local")
+    log = ServedQueryLog(store)
+    assert log.was_served(first_tx)
+    assert log.prune(5_000) == 1
+    assert not log.was_served(first_tx)
+    assert log.was_served(second_tx)
+    assert log.prune(5_000) == 0
+    store.close()

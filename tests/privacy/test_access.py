@@ -104,7 +104,7 @@ def test_subject_reads_only_itself(chain):
 def test_suspended_member_refused(chain):
     chain.grant("c-1", SUBJECT, "agency-1", "credit_query", "2026-12-31", "2026-03-10")
     reader = member_reader(chain, "agency-1")
-    chain.member("regulator-1", "member.suspend", {"member_id": "agency-1", "reason": "complaint upheld"}, "2026-03-20")
+    chain.member("regulator-1", "member.suspend", {"member_id": "agency-1", "reason": "complaint_upheld"}, "2026-03-20")
     assert refusal(chain, reader) == "member_suspended"
 
 
@@ -163,6 +163,6 @@ def test_collector_refused_after_mandate_expiry(chain):
 
 def test_collector_refused_after_mandate_end(chain):
     open_collection_case(chain)
-    chain.member("bank-1", "mandate.end", {"mandate_id": "m-1", "reason": "contract terminated"}, "2026-04-10")
+    chain.member("bank-1", "mandate.end", {"mandate_id": "m-1", "reason": "contract_ended"}, "2026-04-10")
     reader = member_reader(chain, "collector-1")
     assert refusal(chain, reader, purpose="collection", date="2026-04-10", kind="details", store_state="active") == "mandate_ended"

@@ -4,6 +4,7 @@ import pytest
 from node.privacy.errors import PrivacyError
 from node.privacy.read_auth import (
     HEADER_KEY,
+    HEADER_NODE,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
     Reader,
@@ -154,3 +155,114 @@ def test_error_messages_bilingual(verifier):
     assert "not signed" in body["error"]["message"]
     assert "未签名" in raised.value.message("zh-CN")
     assert raised.value.http_status == 401
+
+
+def two_reader_verifier(clock, per_reader_max=8, readers_max=4, node_member_id=None):
+    keys = [nacl.signing.SigningKey.generate() for _ in range(2)]
+    readers = {
+        key.verify_key.encode().hex(): Reader(public_key=key.verify_key.encode().hex(), member_id=f"bank-{index}", role="bank")
+        for index, key in enumerate(keys)
+    }
+    verifier = ReadVerifier(
+        readers.get, replay_cache_max=per_reader_max, replay_readers_max=readers_max, clock_ms=clock, node_member_id=node_member_id
+    )
+    return verifier, keys
+
+
+def test_flood_by_one_reader_never_locks_out_another(clock):
+    verifier, (attacker, victim) = two_reader_verifier(clock)
+    for index in range(50):
+        path = f"{PATH}&n={index}"
+        verifier.verify("GET", path, b"", sign_read_request(attacker, "GET", path, timestamp_ms=NOW_MS + 250_000 + index))
+
+    assert verifier.replay_cache.floor_for(attacker.verify_key.encode().hex()) == NOW_MS + 250_000 + 41
+    fresh = sign_read_request(victim, "GET", PATH, timestamp_ms=NOW_MS)
+    assert verifier.verify("GET", PATH, b"", fresh).member_id == "bank-1"
+    assert error_code(verifier, "GET", PATH, b"", fresh) == "replayed_request"
+
+
+def test_reader_own_floor_rejects_own_evicted(clock):
+    verifier, (reader, _) = two_reader_verifier(clock, per_reader_max=2)
+    first = sign_read_request(reader, "GET", PATH, timestamp_ms=NOW_MS - 10)
+    verifier.verify("GET", PATH, b"", first)
+    for offset in range(2):
+        verifier.verify("GET", PATH, b"", sign_read_request(reader, "GET", PATH, timestamp_ms=NOW_MS + offset))
+    assert error_code(verifier, "GET", PATH, b"", first) == "replayed_request"
+    assert verifier.verify("GET", PATH, b"", sign_read_request(reader, "GET", PATH, timestamp_ms=NOW_MS + 5)).member_id == "bank-0"
+
+
+def test_evicted_reader_cannot_replay_and_others_unaffected(clock):
+    keys = [nacl.signing.SigningKey.generate() for _ in range(4)]
+    readers = {key.verify_key.encode().hex(): Reader(public_key=key.verify_key.encode().hex(), member_id=f"m-{i}", role="bank") for i, key in enumerate(keys)}
+    verifier = ReadVerifier(readers.get, replay_cache_max=4, replay_readers_max=2, clock_ms=clock)
+    first, second, third, fourth = keys
+    recorded = sign_read_request(first, "GET", PATH, timestamp_ms=NOW_MS)
+    verifier.verify("GET", PATH, b"", recorded)
+    verifier.verify("GET", PATH, b"", sign_read_request(second, "GET", PATH, timestamp_ms=NOW_MS + 200_000))
+    verifier.verify("GET", PATH, b"", sign_read_request(third, "GET", PATH, timestamp_ms=NOW_MS + 250_000))
+    assert verifier.replay_cache.reader_count == 2
+
+    # The first reader was evicted, but its floor still refuses its recorded request.
+    assert error_code(verifier, "GET", PATH, b"", recorded) == "replayed_request"
+    # A reader the cache never saw is not held back by the future timestamps of the others.
+    assert verifier.verify("GET", PATH, b"", sign_read_request(fourth, "GET", PATH, timestamp_ms=NOW_MS)).member_id == "m-3"
+    assert verifier.verify("GET", PATH, b"", sign_read_request(first, "GET", PATH, timestamp_ms=NOW_MS + 1)).member_id == "m-0"
+
+
+def test_readers_expire_after_window(clock):
+    verifier, (reader, other) = two_reader_verifier(clock, readers_max=1)
+    verifier.verify("GET", PATH, b"", sign_read_request(reader, "GET", PATH, timestamp_ms=NOW_MS))
+    clock.now_ms += 300_001
+    verifier.verify("GET", PATH, b"", sign_read_request(other, "GET", PATH, timestamp_ms=clock.now_ms))
+    assert verifier.replay_cache.reader_count == 1
+    assert verifier.replay_cache.floor_for(reader.verify_key.encode().hex()) == -1
+
+
+def test_node_bound_signing_bytes_layout():
+    message = signing_bytes("get", "/v1/x?a=1", b"", 42, "bank-1")
+    expected_body_hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    assert message == b"xinlian/read/v2\x00GET\n/v1/x?a=1\n" + expected_body_hash.encode() + b"\n42\nbank-1"
+
+
+def test_node_binding_accepts_own_node(clock):
+    verifier, (reader, _) = two_reader_verifier(clock, node_member_id="bank-1")
+    headers = sign_read_request(reader, "GET", PATH, timestamp_ms=NOW_MS, node_member_id="bank-1")
+    assert headers[HEADER_NODE] == "bank-1"
+    assert verifier.verify("GET", PATH, b"", headers).member_id == "bank-0"
+
+
+def test_node_binding_rejects_other_node(clock):
+    on_bank, (reader, _) = two_reader_verifier(clock, node_member_id="bank-1")
+    on_regulator, _ = two_reader_verifier(clock, node_member_id="regulator-4")
+    on_regulator.lookup = on_bank.lookup
+    headers = sign_read_request(reader, "GET", PATH, timestamp_ms=NOW_MS, node_member_id="bank-1")
+    on_bank.verify("GET", PATH, b"", headers)
+    assert error_code(on_regulator, "GET", PATH, b"", headers) == "wrong_node"
+
+    relabelled = dict(headers, **{HEADER_NODE: "regulator-4"})
+    assert error_code(on_regulator, "GET", PATH, b"", relabelled) == "invalid_read_signature"
+
+
+def test_node_binding_needs_node_header(clock):
+    verifier, (reader, _) = two_reader_verifier(clock, node_member_id="bank-1")
+    unbound = sign_read_request(reader, "GET", PATH, timestamp_ms=NOW_MS)
+    with pytest.raises(PrivacyError) as raised:
+        verifier.verify("GET", PATH, b"", unbound)
+    assert raised.value.code == "missing_signature"
+    assert raised.value.details["missing_headers"] == [HEADER_NODE]
+    bad = sign_read_request(reader, "GET", PATH, timestamp_ms=NOW_MS, node_member_id="bank 1")
+    assert error_code(verifier, "GET", PATH, b"", bad) == "invalid_read_signature"
+
+
+def test_unbound_verifier_accepts_both_forms(verifier, member_key):
+    verifier.verify("GET", PATH, b"", sign_read_request(member_key, "GET", PATH, timestamp_ms=NOW_MS))
+    verifier.verify("GET", PATH, b"", sign_read_request(member_key, "GET", PATH, timestamp_ms=NOW_MS + 1, node_member_id="bank-1"))
+
+
+def test_wrong_node_message_bilingual(clock):
+    verifier, (reader, _) = two_reader_verifier(clock, node_member_id="bank-1")
+    with pytest.raises(PrivacyError) as raised:
+        verifier.verify("GET", PATH, b"", sign_read_request(reader, "GET", PATH, timestamp_ms=NOW_MS, node_member_id="bank-2"))
+    assert raised.value.http_status == 401
+    assert "X-Xinlian-Node" in raised.value.message("en")
+    assert "其他节点" in raised.value.message("zh-CN")
