@@ -7,31 +7,42 @@ directly, which is fast enough for single-object reads.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from node.api import SubmitResult
 from node.chain import Chain
 from node.clock import system_now_ms
+from node.contracts import queries
 from node.events import Subscription
 from node.metrics import MetricFamily, NodeMetrics
 from node.privacy.access import reader_for_key
 from node.privacy.read_auth import Reader, ReadVerifier
-from node.report_access import serve_subject_report
+from node.report_access import ServedQueryLog, block_date, serve_subject_report
 from node.tx import compute_tx_id
 
 if TYPE_CHECKING:
     from node.daemon import Node
 
 
-# Object kinds of node.api_reads.OBJECT_KINDS and the state key prefix each is stored under.
-OBJECT_PREFIXES = {
-    "member": "member/",
-    "loan": "loan/",
-    "case": "case/",
-    "mandate": "mandate/",
-    "dispute": "dispute/",
-    "complaint": "complaint/",
+# Readers of node.api_reads.OBJECT_KINDS: each takes the state at the head, the object id and the
+# head block's local date, and returns the object as the contract queries present it, or None.
+OBJECT_READERS: dict[str, Callable[[Any, str, str], dict[str, Any] | None]] = {
+    "member": lambda state, object_id, today: queries.get_member(state, object_id),
+    "loan": lambda state, object_id, today: queries.get_loan(state, object_id, today),
+    "loan_schedule": lambda state, object_id, today: loan_schedule(state, object_id, today),
+    "case": lambda state, object_id, today: queries.get_case(state, object_id),
+    "mandate": lambda state, object_id, today: queries.get_mandate(state, object_id),
+    "dispute": lambda state, object_id, today: queries.get_dispute(state, object_id),
+    "complaint": lambda state, object_id, today: queries.get_complaint(state, object_id),
 }
+
+
+def loan_schedule(state: Any, loan_id: str, today: str) -> dict[str, Any] | None:
+    """Return a loan's instalments (due and paid amounts) with its DPD on `today`, or None."""
+    loan = queries.get_loan(state, loan_id, today)
+    if loan is None:
+        return None
+    return {"loan_id": loan_id, "as_of_date": today, "dpd": loan["dpd"], "schedule": loan["instalments"]}
 
 
 def header_to_api(header: Any) -> dict[str, Any]:
@@ -56,7 +67,13 @@ class NodeBackend:
         self._node = node
         # Read-request freshness is about real time (replays over the network), not chain time, which
         # an accelerated clock runs so fast that the 300 s window would last milliseconds.
-        self._read_verifier = ReadVerifier(lambda key: reader_for_key(self._chain().state(), key), clock_ms=system_now_ms)
+        # The node's member id is part of every signed read, so headers signed for one node fail on another.
+        self._read_verifier = ReadVerifier(
+            lambda key: reader_for_key(self._chain().state(), key),
+            clock_ms=system_now_ms,
+            node_member_id=node.member.member_id,
+        )
+        self._served_queries: ServedQueryLog | None = None
         # The genesis expiry window already scales with an accelerated clock, so it is the default age limit.
         self.report_query_max_age_ms = report_query_max_age_ms or node.genesis.limits.tx_expiry_window_ms
 
@@ -100,23 +117,17 @@ class NodeBackend:
         return self._node.status()
 
     def list_members(self) -> list[dict[str, Any]]:
-        return [value for _, value in self._chain().state().scan("member/")]
+        return queries.list_members(self._chain().state())
 
     def get_params(self) -> dict[str, Any]:
-        params = self._chain().state().get("params")
-        return params if isinstance(params, dict) else {}
+        return queries.get_params(self._chain().state())
 
     def get_object(self, kind: str, object_id: str) -> dict[str, Any] | None:
-        state = self._chain().state()
-        if kind == "loan_schedule":
-            loan = state.get(f"loan/{object_id}")
-            if not isinstance(loan, dict):
-                return None
-            return {"loan_id": object_id, "schedule": loan.get("schedule", [])}
-        prefix = OBJECT_PREFIXES.get(kind)
-        if prefix is None:
+        reader = OBJECT_READERS.get(kind)
+        if reader is None:
             return None
-        value = state.get(prefix + object_id)
+        chain = self._chain()
+        value = reader(chain.state(), object_id, block_date(chain, self._node.genesis.utc_offset_minutes))
         return value if isinstance(value, dict) else None
 
     def read_state(self, key: str) -> Any | None:
@@ -142,7 +153,14 @@ class NodeBackend:
             now_ms=node.clock.now_ms(),
             max_age_ms=self.report_query_max_age_ms,
             pending=query_tx is not None and query_tx in node.mempool,
+            served=self._served_query_log(),
         )
+
+    def _served_query_log(self) -> ServedQueryLog:
+        # The chain's LevelDB store exists only once the node has started, so the log is opened on first use.
+        if self._served_queries is None:
+            self._served_queries = ServedQueryLog(self._node._store)
+        return self._served_queries
 
     def subscribe_events(self, types: frozenset[str] | None, member: str | None) -> Subscription:
         return self._node.events.subscribe(types, member)

@@ -87,6 +87,11 @@ class NodeConfig(_Strict):
     limits: LimitsConfig = LimitsConfig()
     block_interval_ms: int = Field(default=200, ge=1)  # max wait before a partial block is proposed
     block_tx_max: int = Field(default=500, ge=1)
+    # With no transactions pending, the primary proposes an empty block once the head is this much chain
+    # time old, or once the local date has changed since the head, so the contracts' time step runs.
+    empty_block_interval_ms: int = Field(default=3_600_000, ge=1)
+    # Real-time floor between two empty blocks, so an accelerated clock does not produce one per tick.
+    empty_block_min_real_interval_ms: int = Field(default=1_000, ge=1)
     tick_ms: int = Field(default=50, ge=1)  # real milliseconds per consensus tick
     view_timeout_ticks: int = Field(default=100, ge=1)
     view_timeout_max_ticks: int = Field(default=1600, ge=1)

@@ -116,6 +116,7 @@ def init_network(directory: Path, options: InitOptions) -> list[NodeConfig]:
 
     Returns the configs as `load_config` would read them, with absolute paths.
     """
+    directory = directory.resolve()
     if options.nodes < 1:
         raise NetworkError("a network needs at least one node")
     roles = list(options.roles) or default_roles(options.nodes)
@@ -200,7 +201,8 @@ def init_network(directory: Path, options: InitOptions) -> list[NodeConfig]:
 
 
 def node_dirs(directory: Path) -> list[Path]:
-    nodes_dir = directory / "nodes"
+    """Return the absolute directory of every node of the network, sorted by member id."""
+    nodes_dir = directory.resolve() / "nodes"
     if not nodes_dir.is_dir():
         raise NetworkError(f"{directory} is not a network directory: {nodes_dir} is missing (run `xinlian network init` first)")
     return sorted(path for path in nodes_dir.iterdir() if (path / "config.json").is_file())
@@ -215,6 +217,8 @@ def _read_pid(node_dir: Path) -> int | None:
 
 def running_pid(node_dir: Path) -> int | None:
     """Return the pid of this node's process if it is alive and still runs this node's config."""
+    # `start_node` passes the absolute config path, so a relative node_dir must be resolved to match it.
+    node_dir = node_dir.resolve()
     pid = _read_pid(node_dir)
     if pid is None:
         return None
@@ -245,7 +249,11 @@ def set_shared_clock_epoch(directory: Path) -> None:
 
 
 def start_node(node_dir: Path, environment: dict[str, str] | None = None) -> int:
-    """Start one node as a background process; return its pid."""
+    """Start one node as a background process; return its pid.
+
+    The process runs in the repository root, so it gets the absolute config path.
+    """
+    node_dir = node_dir.resolve()
     pid = running_pid(node_dir)
     if pid is not None:
         return pid
@@ -273,6 +281,7 @@ def network_up(directory: Path) -> list[tuple[str, int]]:
 
 def stop_node(node_dir: Path, timeout_s: float = 10.0) -> bool:
     """SIGTERM the node if it runs, wait up to timeout_s for it to exit; return whether it was running."""
+    node_dir = node_dir.resolve()
     pid = running_pid(node_dir)
     if pid is None:
         (node_dir / "node.pid").unlink(missing_ok=True)

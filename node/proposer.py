@@ -5,6 +5,14 @@ annotated below, `_require_chain` and `_perform`. The primary cuts a block
 when the mempool holds a full block or its oldest ready transaction has waited
 `block_interval_ms`. Every replica checks a proposal with
 `node.block.check_proposal` before it votes.
+
+With no transaction ready, the primary proposes an empty block (a payload with
+no transactions, timed by its clock) when `empty_block_due` says the contracts'
+time step is late: the head is `empty_block_interval_ms` of chain time old, or
+the local date has changed since the head. Empty blocks are at least
+`empty_block_min_real_interval_ms` of real time apart. Backups run their view
+timer for such a block only once they accepted its PRE-PREPARE, so an idle
+network still does not change view.
 """
 
 from __future__ import annotations
@@ -12,8 +20,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from consensus import quorum_size
 from node.block import check_proposal, encode_proposal
 from node.canonical import CanonicalError, parse_json
+from node.contracts.dates import local_day_number
 
 if TYPE_CHECKING:
     from consensus.replica import Replica
@@ -22,8 +32,25 @@ if TYPE_CHECKING:
     from node.genesis import Genesis, GenesisMember
     from node.logs import BoundLogger
     from node.mempool import Mempool
+    from node.p2p import P2PNetwork
     from node.tx import TxVerifier
     from node.verify_pool import LazyProcessPool
+
+
+def empty_block_due(head_time_ms: int, now_ms: int, interval_ms: int, utc_offset_minutes: int) -> bool:
+    """Check whether an idle chain needs an empty block at chain time `now_ms` to run its time step.
+
+    It does once the head block is `interval_ms` old, and once the local date
+    of `now_ms` is later than the head block's, so date-driven rules (DPD,
+    case opening, deadlines) run on their date.
+    """
+    if now_ms - head_time_ms >= interval_ms:
+        return True
+    return local_day_number(now_ms, utc_offset_minutes) > local_day_number(head_time_ms, utc_offset_minutes)
+
+
+# Real seconds a due empty block waits for links to every validator before a quorum of links is enough.
+EMPTY_BLOCK_LINK_WAIT_S = 10.0
 
 
 class ProposerMixin:
@@ -33,12 +60,17 @@ class ProposerMixin:
     clock: "Clock"
     mempool: "Mempool"
     replica: "Replica | None"
+    network: "P2PNetwork | None"
     tx_verifier: "TxVerifier"
     verify_pool: "LazyProcessPool"
     block_tx_max: int
     log: "BoundLogger"
     # Monotonic time (s) since the mempool has had a ready transaction, or None when it has none.
     _ready_since_s: float | None
+    # Monotonic time (s) of this node's last empty-block proposal, or None before the first.
+    _empty_block_proposed_s: float | None = None
+    # Monotonic time (s) since a due empty block has waited for links to every validator, or None.
+    _empty_block_link_wait_since_s: float | None = None
 
     def _validate_payload(self, seq: int, payload: bytes) -> str | None:
         chain = self._require_chain()
@@ -83,11 +115,13 @@ class ProposerMixin:
         ready = self.mempool.ready_count()
         if ready == 0:
             self._ready_since_s = None
-            return
 
         seq = replica.next_proposal_seq
         # One proposal at a time: the payload names its height and its time must follow the parent's.
         if seq != chain.height + 1 or replica.last_committed_seq != chain.height:
+            return
+        if ready == 0:
+            self._maybe_propose_empty(seq)
             return
         now_s = time.monotonic()
         if self._ready_since_s is None:
@@ -110,3 +144,46 @@ class ProposerMixin:
         payload = encode_proposal(seq, timestamp_ms, self.member.member_id, txs)
         self.log.info("proposing block", extra={"fields": {"seq": seq, "txs": len(txs)}})
         self._perform(replica.propose(payload))
+
+    def _maybe_propose_empty(self, seq: int) -> None:
+        """Propose an empty block at height `seq` if the time step is due and the real-time floor has passed."""
+        replica = self.replica
+        assert replica is not None
+        now_ms = self.clock.now_ms()
+        head_time_ms = self._require_chain().head().timestamp_ms
+        if not empty_block_due(head_time_ms, now_ms, self.config.empty_block_interval_ms, self.genesis.utc_offset_minutes):
+            return
+        now_s = time.monotonic()
+        if not self._validators_linked(seq, now_s):
+            return
+        last_s = self._empty_block_proposed_s
+        if last_s is not None and (now_s - last_s) * 1000 < self.config.empty_block_min_real_interval_ms:
+            return
+        self._empty_block_proposed_s = now_s
+
+        payload = encode_proposal(seq, max(now_ms, head_time_ms + 1), self.member.member_id, [])
+        self.log.debug("proposing empty block", extra={"fields": {"seq": seq, "head_time_ms": head_time_ms, "now_ms": now_ms}})
+        self._perform(replica.propose(payload))
+
+    def _validators_linked(self, seq: int, now_s: float) -> bool:
+        """Check whether this node's peer links reach enough validators of `seq` to send an empty block.
+
+        Every other validator must be linked at first. A backup that misses a
+        PRE-PREPARE has no work that starts its view timer, so an empty block sent
+        while a link is still down (just after a start) leaves the others to time
+        out and change view. Once an empty block has waited EMPTY_BLOCK_LINK_WAIT_S
+        for the links, a quorum is enough, so the time step still runs while a
+        validator is down.
+        """
+        replica = self.replica
+        assert replica is not None
+        validators = replica.validators_at(seq)
+        linked = set(self.network.connected_peers()) if self.network is not None else set()
+        reachable = sum(1 for key in validators if key == replica.public_key or key in linked)
+        if reachable == len(validators):
+            self._empty_block_link_wait_since_s = None
+            return True
+        if self._empty_block_link_wait_since_s is None:
+            self._empty_block_link_wait_since_s = now_s
+        waited_s = now_s - self._empty_block_link_wait_since_s
+        return waited_s >= EMPTY_BLOCK_LINK_WAIT_S and reachable >= quorum_size(len(validators))

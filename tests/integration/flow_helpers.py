@@ -1,9 +1,10 @@
 """Helpers for end-to-end flows on real node processes with an accelerated chain clock.
 
-Blocks are proposed only when transactions are pending, so the time-driven step
-of the contracts runs only in blocks that some transaction causes. A flow moves
-the chain forward by waiting until the nodes' chain time reaches a target, then
-committing an unrelated transaction (a heartbeat), whose block runs the time step.
+An idle primary proposes an empty block about once per real second and after
+each local midnight, so the time-driven step of the contracts runs on every
+date. A flow that needs a block at or after an exact chain time waits until the
+nodes' chain time reaches the target, then commits an unrelated transaction (a
+heartbeat), whose block runs the time step.
 """
 
 from __future__ import annotations

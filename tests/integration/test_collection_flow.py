@@ -176,8 +176,8 @@ async def test_overdue_loan_collection_flow(cluster: AcceleratedCluster) -> None
         assert [item["agency"] for item in mandate_record["evaluations"]] == [COLLECTOR]
 
         # 2. The due date passes. On the due date itself DPD is 0, so a block on that day opens nothing.
-        # A heartbeat is committed at 00:30 on open_date, so a block falls on that exact date and the
-        # case must open in it. The block before it is the heartbeat of the due date.
+        # No transaction is needed on open_date: the primary proposes an empty block after local
+        # midnight, and the case must open in the first block of that date.
         async with EventStream(cluster.api_url(COLLECTOR), ["case.opened"], member=COLLECTOR) as opened_events:
             on_due_date = await heartbeat_at(cluster, local_ms(due_date, 12, 0, offset))
             assert local_date(on_due_date["block_time_ms"], offset) == due_date
@@ -185,11 +185,10 @@ async def test_overdue_loan_collection_flow(cluster: AcceleratedCluster) -> None
             assert loan["case_id"] is None
             assert loan["overdue_since"] is None
 
-            opening = await heartbeat_at(cluster, local_ms(open_date, 0, 30, offset))
-            opened = await opened_events.next_matching(lambda event: event["data"]["loan_id"] == LOAN_ID, timeout_s=10)
+            opened = await opened_events.next_matching(lambda event: event["data"]["loan_id"] == LOAN_ID, timeout_s=20)
 
         case_id = opened["data"]["case_id"]
-        assert opened["height"] == opening["height"]
+        assert opened["height"] > on_due_date["height"]
         assert opened["tx_id"] is None  # the time step raised it, not a transaction
         assert opened["data"]["agency"] == COLLECTOR
         assert opened["data"]["dpd"] == START_DPD
@@ -198,7 +197,6 @@ async def test_overdue_loan_collection_flow(cluster: AcceleratedCluster) -> None
         previous_block = await cluster.block_header(BANK, opened["height"] - 1)
         assert local_date(opening_block["timestamp"], offset) == open_date
         assert local_date(previous_block["timestamp"], offset) == due_date
-        assert previous_block["height"] == on_due_date["height"]
 
         case = await cluster.read_object(COLLECTOR, f"/v1/cases/{case_id}")
         assert case["status"] == "open"
@@ -239,7 +237,7 @@ async def test_overdue_loan_collection_flow(cluster: AcceleratedCluster) -> None
 
         # 4. The debtor disputes the loan with its own key, and collection pauses until the bank resolves it.
         disputed = await debtor.submit_and_wait(
-            "dispute.open", {"dispute_id": DISPUTE_ID, "loan_id": LOAN_ID, "reason": "the amount is wrong", "written": False}
+            "dispute.open", {"dispute_id": DISPUTE_ID, "loan_id": LOAN_ID, "reason": "amount_wrong", "written": False}
         )
         assert_ok(disputed)
         dispute = await cluster.read_object(COLLECTOR, f"/v1/disputes/{DISPUTE_ID}")
@@ -288,8 +286,8 @@ async def test_overdue_loan_collection_flow(cluster: AcceleratedCluster) -> None
     assert commission["recovered"] == due_fen
     assert commission["commission"] == (2 * due_fen * COMMISSION_RATE_BP + 10_000) // 20_000  # recovered x rate / 10000, half-up
 
-    # NOTE: GET /v1/cases/{id} returns the case without its action history, so the history is read from state keys.
     history = await case_history(cluster, REGULATOR, case_id)
+    assert case["history"] == history
     assert [action["type"] for action in history[:3]] == ["opened", "stage", "accepted"]
     assert [action["contact_id"] for action in history if action["type"] == "contact"] == ["call-1", "call-2", "call-3", "sms-resumed"]
     assert [action["type"] for action in history[-2:]] == ["recovery_confirmed", "closed"]
