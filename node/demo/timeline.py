@@ -45,11 +45,23 @@ class Timeline:
 
 
 def subject_record(subject: Subject) -> dict[str, Any]:
-    """Build the off-chain personal-data record of a subject, in the shape the off-chain store accepts."""
+    """Build the off-chain personal-data record of a subject, in the shape the off-chain store accepts.
+
+    The data has no personal details, so the phone number and address are
+    synthetic, derived from the client id: they give the chain-database scan
+    something realistic to look for.
+    """
     return {
         "name": f"Home Credit client {subject.client_id}",
+        "phones": [synthetic_phone(subject.client_id)],
+        "address": f"示例市演示路{subject.client_id}号",
         "details": {"id_number": subject.id_number, "source": "home-credit", "source_client_id": subject.client_id},
     }
+
+
+def synthetic_phone(client_id: int) -> str:
+    """Return an 11-digit mainland mobile number in the 199 range, made from the client id."""
+    return f"199{client_id % 10**8:08d}"
 
 
 def demo_salt(subject_id: str, salt_seed: bytes = DEMO_SALT_SEED) -> bytes:
