@@ -3,7 +3,11 @@
 Checks, in order: encoding and signature (node.tx), expiry against the node's
 clock, chain id, a (sender, nonce) already committed, the contracts' cheap
 `check_tx` (sender known, role allowed, payload shape), then the mempool's own
-bounds and duplicate checks. `admit_many` verifies a batch's signatures first,
+bounds and duplicate checks. A known sender that breaks a rule decision (its
+role may not send the type, or the member is suspended or removed) is still
+admitted: block execution commits it with `ok: false` and the rule's code, so
+the refusal is on the record. Its payload shape is still checked, so a
+malformed payload is rejected here whatever the sender's role. `admit_many` verifies a batch's signatures first,
 in a process pool when the batch is large, so each transaction is verified once
 per node and later checks (proposal validation, block execution) hit the
 verifier's cache. Admitted envelopes from the API are queued for
@@ -26,6 +30,9 @@ from node.mempool import Mempool, MempoolError
 from node.tx import TxError, TxVerifier, VerifiedTransaction, compute_tx_id
 
 REJECTED_REMEMBERED_MAX = 10_000
+# Contract codes that are rule decisions about a known sender. Execution records
+# them on chain with ok: false, so admission lets them through.
+RULE_DECISION_CODES = frozenset({"role_not_allowed", "sender_suspended", "sender_removed"})
 GOSSIP_BATCH_MAX = 500
 
 log = logging.getLogger("xinlian.admission")
@@ -96,7 +103,12 @@ class Admission:
             raise MempoolError("duplicate_tx", f"transaction {vtx.tx_id} is already pending")
         if chain.get_tx(vtx.tx_id) is not None or chain.nonce_committed(vtx.sender, vtx.nonce):
             raise TxError("duplicate_nonce", f"sender {vtx.sender} already committed a transaction with nonce {vtx.nonce!r}", nonce=vtx.nonce)
-        self.executor.check_tx(chain.state(), vtx.tx, now_ms)
+        try:
+            self.executor.check_tx(chain.state(), vtx.tx, now_ms)
+        except ContractError as exc:
+            if exc.code not in RULE_DECISION_CODES:
+                raise
+            _check_payload_shape(vtx.tx)
         self.mempool.add(vtx)
 
     def _reject(self, tx_id: str | None, code: str, reason: str, details: dict[str, Any]) -> SubmitResult:
@@ -112,6 +124,22 @@ class Admission:
         """Remove and return queued envelopes in batches of at most GOSSIP_BATCH_MAX."""
         queued, self.gossip_queue = self.gossip_queue, []
         return [queued[start : start + GOSSIP_BATCH_MAX] for start in range(0, len(queued), GOSSIP_BATCH_MAX)]
+
+
+def _check_payload_shape(tx: Any) -> None:
+    """Raise the contracts' invalid_payload for a malformed payload of a built-in type.
+
+    The contracts' `check_tx` stops at the role or status check, before it
+    validates the payload, so admission validates it here. The contracts check
+    the type before the role, so a type they do not route never gets here from
+    them. Types of other executors (in tests) are left to that executor.
+    """
+    from node.contracts.executor import ROUTES
+    from node.contracts.models import parse_payload
+
+    entry = ROUTES.get(tx.type)
+    if entry is not None:
+        parse_payload(entry.model, tx.payload)
 
 
 def _tx_id_or_none(envelope: Any) -> str | None:

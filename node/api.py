@@ -12,11 +12,11 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from aiohttp import web
 
-from node import api_messages
+from node import api_messages, i18n
 from node.api_errors import (
     DEFAULT_LANGUAGE_KEY,
     HTTP_METRICS_KEY,
@@ -39,13 +39,27 @@ BATCH_SIZE_MAX = 1000
 # NOTE: 1000 transactions of the 64 KiB maximum exceed this default body limit,
 # so a batch of large transactions must be split by the client.
 BODY_BYTES_MAX = 16 * 1024 * 1024
+# A client that sent the headers gets this long to send the whole body, then 408 and the connection is closed.
+BODY_READ_TIMEOUT_SECONDS = 30.0
 EVENT_TYPES_MAX = 64
 EVENT_SEND_TIMEOUT_SECONDS = 10.0
 # Websocket close code for a subscriber dropped because it fell behind (4000-4999 is for applications).
 CLOSE_CODE_TOO_SLOW = 4008
 CLOSE_CODE_SHUTDOWN = 1001
 
+# The HTTP layer's own code, registered here because only this module raises it.
+i18n.register_messages(
+    {
+        "request_timeout": (
+            408,
+            "The request body was not received in time: send the whole request again.",
+            "未能及时收到完整的请求体：请重新发送完整的请求。",
+        )
+    }
+)
+
 BODY_BYTES_MAX_KEY = web.AppKey("body_bytes_max", int)
+BODY_READ_TIMEOUT_KEY = web.AppKey("body_read_timeout_seconds", float)
 
 _EVENT_TYPE_PATTERN = re.compile(r"[a-z][a-z_]*\.[a-z][a-z_]*")
 _MEMBER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -133,7 +147,11 @@ class ApiBackend(Protocol):
     def metrics_snapshot(self) -> NodeMetrics: ...
 
 
-def create_app(backend: ApiBackend, body_bytes_max: int = BODY_BYTES_MAX) -> web.Application:
+def create_app(
+    backend: ApiBackend,
+    body_bytes_max: int = BODY_BYTES_MAX,
+    body_read_timeout_seconds: float = BODY_READ_TIMEOUT_SECONDS,
+) -> web.Application:
     """Build the HTTP API application for `backend`."""
     api_messages.register_all()
     app = web.Application(client_max_size=body_bytes_max, middlewares=[error_middleware])
@@ -141,6 +159,7 @@ def create_app(backend: ApiBackend, body_bytes_max: int = BODY_BYTES_MAX) -> web
     app[DEFAULT_LANGUAGE_KEY] = backend.default_language
     app[HTTP_METRICS_KEY] = HttpMetrics()
     app[BODY_BYTES_MAX_KEY] = body_bytes_max
+    app[BODY_READ_TIMEOUT_KEY] = body_read_timeout_seconds
 
     app.router.add_post("/v1/transactions", post_transactions)
     add_read_routes(app)
@@ -150,13 +169,20 @@ def create_app(backend: ApiBackend, body_bytes_max: int = BODY_BYTES_MAX) -> web
     return app
 
 
-async def start_api_server(backend: ApiBackend, host: str, port: int, body_bytes_max: int = BODY_BYTES_MAX) -> web.AppRunner:
+async def start_api_server(
+    backend: ApiBackend,
+    host: str,
+    port: int,
+    body_bytes_max: int = BODY_BYTES_MAX,
+    body_read_timeout_seconds: float = BODY_READ_TIMEOUT_SECONDS,
+) -> web.AppRunner:
     """Serve the API on host:port and return the runner; stop it with `await runner.cleanup()`.
 
     lingering_time=0 makes the server drop the unread rest of a body it
-    rejected as too large, instead of reading it for aiohttp's default 10 s.
+    rejected (too large, or not received within `body_read_timeout_seconds`),
+    instead of reading it for aiohttp's default 10 s.
     """
-    runner = web.AppRunner(create_app(backend, body_bytes_max), lingering_time=0, access_log=None)
+    runner = web.AppRunner(create_app(backend, body_bytes_max, body_read_timeout_seconds), lingering_time=0, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -170,14 +196,29 @@ async def _read_json_body(request: web.Request) -> Any:
     body_bytes_max = request.app[BODY_BYTES_MAX_KEY]
     if request.content_length is not None and request.content_length > body_bytes_max:
         raise ApiError("body_too_large", {"size_bytes": request.content_length, "size_max_bytes": body_bytes_max})
+    timeout_seconds = request.app[BODY_READ_TIMEOUT_KEY]
     try:
-        data = await request.read()
+        data = await asyncio.wait_for(request.read(), timeout_seconds)
     except web.HTTPRequestEntityTooLarge:
         raise ApiError("body_too_large", {"size_max_bytes": body_bytes_max}) from None
+    except asyncio.TimeoutError:
+        logger.info("request body from %s not received within %s s", request.remote, timeout_seconds)
+        raise ApiError("request_timeout", {"timeout_seconds": timeout_seconds}, localize=_body_timeout_message(timeout_seconds)) from None
     try:
         return parse_json(data)
     except CanonicalError as exc:
         raise ApiError(exc.code, {"reason": str(exc)}, status=400) from None
+
+
+def _body_timeout_message(timeout_seconds: float) -> Callable[[str], str]:
+    """Return the request_timeout message with the node's limit in it, in the response language."""
+
+    def localize(language: str) -> str:
+        if language.startswith("zh"):
+            return f"请求体未在 {timeout_seconds:g} 秒内接收完毕；请重新发送完整的请求。"
+        return f"The request body was not received within {timeout_seconds:g} s; send the whole request again."
+
+    return localize
 
 
 def _envelopes_from_body(value: Any) -> tuple[list[Any], bool]:

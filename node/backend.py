@@ -97,8 +97,10 @@ class NodeBackend:
             return {"tx_id": tx_id, "status": "committed", "height": location.height, "index": location.index, "receipt": location.receipt}
         if tx_id in self._node.mempool:
             return {"tx_id": tx_id, "status": "pending"}
+        reason = self._node.mempool.dropped.get(tx_id)
         admission = self._node.admission
-        reason = admission.rejected.get(tx_id) if admission is not None else None
+        if reason is None and admission is not None:
+            reason = admission.rejected.get(tx_id)
         if reason is not None:
             return {"tx_id": tx_id, "status": "rejected", "reason": reason}
         return None

@@ -39,7 +39,7 @@ class BlockCommitMixin:
     def _commit_to_chain(self, block: CertifiedBlock) -> CommitResult:
         chain = self._require_chain()
         result = chain.commit(block.seq, block.view, block.digest, block.payload, certificate_wire(block))
-        self.mempool.remove_committed([(vtx.tx_id, vtx.sender, vtx.nonce) for vtx in result.txs])
+        self.mempool.remove_included([(vtx.tx_id, vtx.sender, vtx.nonce) for vtx in result.txs])
         self._apply_erasures(result)
         self._publish_events(result)
         self._enforce_peer_membership()

@@ -10,7 +10,8 @@ checks every certificate. When the node finds a peer ahead and its own height
 stalled (at start, or after an outage), it pauses consensus, fetches blocks in
 ranges, checks each certificate with `verify_certified_block`, commits them,
 and then rebuilds the replica from its persisted records, exactly as a restart
-would.
+would. Both paths commit one block at a time and yield to the event loop after
+each, so the API and the peer links keep being served during a long catch-up.
 """
 
 from __future__ import annotations
@@ -65,7 +66,13 @@ class CatchUpMixin:
                 _, blocks = await fetch_blocks(self.network, peer, next_seq, last, SYNC_REQUEST_TIMEOUT_S)
                 if not blocks or self.replica is None or self.syncing:
                     break
-                self._perform(self.replica.deliver_fetched(blocks))
+                for block in blocks:
+                    if self.replica is None or self.syncing or self._stopping.is_set():
+                        break
+                    self._perform(self.replica.deliver_fetched([block]))
+                    await asyncio.sleep(0)
+                if self.replica is None:
+                    break
                 next_seq = max(next_seq, self.replica.last_committed_seq + 1, blocks[-1].seq + 1)
             if next_seq > last:
                 break
@@ -127,7 +134,7 @@ class CatchUpMixin:
                 peer_height, blocks = await fetch_blocks(self.network, peer, first, first + batch - 1, SYNC_REQUEST_TIMEOUT_S)
                 if peer_height is not None:
                     self.peer_heights[peer] = peer_height
-                count = self._commit_verified(peer, blocks)
+                count = await self._commit_verified(peer, blocks)
                 committed += count
                 if count:
                     progressed = True
@@ -136,11 +143,11 @@ class CatchUpMixin:
                 break
         return committed
 
-    def _commit_verified(self, peer: str, blocks: list[CertifiedBlock]) -> int:
+    async def _commit_verified(self, peer: str, blocks: list[CertifiedBlock]) -> int:
         chain = self._require_chain()
         count = 0
         for block in blocks:
-            if block.seq != chain.height + 1:
+            if self._stopping.is_set() or block.seq != chain.height + 1:
                 break
             validators = self._catch_up_validators(block.seq)
             reason = verify_certified_block(block, validators, quorum_size(len(validators)), self.consensus_verifier, self.chain_id, payload_digest)
@@ -149,6 +156,8 @@ class CatchUpMixin:
                 break
             self._commit_to_chain(block)
             count += 1
+            # Yield after each block, so an API request waits for at most one block's commit, not a whole range.
+            await asyncio.sleep(0)
         return count
 
     def _catch_up_validators(self, seq: int) -> tuple[str, ...]:

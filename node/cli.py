@@ -26,6 +26,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "network_member": ("  {member_id:<20} role {role:<14} p2p {p2p_port}  api http://127.0.0.1:{api_port}", "  {member_id:<20} 角色 {role:<14} p2p {p2p_port}  api http://127.0.0.1:{api_port}"),
     "node_started": ("started {member_id} (pid {pid}), log {log}", "已启动 {member_id}（进程 {pid}），日志 {log}"),
     "node_stopped": ("stopped {member_id}", "已停止 {member_id}"),
+    "node_already_running": (
+        "{member_id} is already running (pid {pid}); not started again",
+        "{member_id} 已在运行（进程 {pid}），未重复启动",
+    ),
+    "node_start_failed": (
+        "{member_id} (pid {pid}) exited right after it started; the end of {log}:",
+        "{member_id}（进程 {pid}）启动后立即退出；{log} 的末尾：",
+    ),
     "node_not_running": ("{member_id} was not running", "{member_id} 未在运行"),
     "status_header": (
         "member               pid      api                     height  view  primary          peers  syncing",
@@ -43,7 +51,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "tx_ok": ("ok", "成功"),
     "tx_failed": ("rejected by rule, error code {code}", "被规则拒绝，错误码 {code}"),
     "error": ("error: {message}", "错误：{message}"),
-    "invalid_payload": ("--payload is not a JSON object: {reason}", "--payload 不是 JSON 对象：{reason}"),
+    "invalid_payload": (
+        "--payload is invalid: {reason}. Give a JSON object with integers only (no floats or NaN, each integer within the signed 64-bit range).",
+        "--payload 无效：{reason}。请提供只含整数的 JSON 对象（不可有小数或 NaN，整数须在 64 位有符号整数范围内）。",
+    ),
     "receipt_timeout": ("no receipt for {tx_id} within {seconds} s; check it later with GET /v1/transactions/{tx_id}", "{seconds} 秒内未收到 {tx_id} 的回执；稍后用 GET /v1/transactions/{tx_id} 查询"),
 }
 
@@ -130,9 +141,7 @@ def run_network(args: argparse.Namespace, messages: Messages) -> int:
         if args.network_command == "init":
             return _network_init(args, messages)
         if args.network_command == "up":
-            for member_id, pid in localnet.network_up(args.dir):
-                messages.say("node_started", member_id=member_id, pid=pid, log=args.dir / "nodes" / member_id / "node.log")
-            return 0
+            return _network_up(args, messages)
         if args.network_command == "down":
             for member_id, was_running in localnet.network_down(args.dir):
                 messages.say("node_stopped" if was_running else "node_not_running", member_id=member_id)
@@ -140,6 +149,23 @@ def run_network(args: argparse.Namespace, messages: Messages) -> int:
         return _network_status(args, messages)
     except localnet.NetworkError as exc:
         return messages.fail(str(exc))
+
+
+def _network_up(args: argparse.Namespace, messages: Messages) -> int:
+    from node import localnet
+
+    failed = 0
+    for result in localnet.network_up_checked(args.dir):
+        log = args.dir / "nodes" / result.member_id / "node.log"
+        if result.outcome == "started":
+            messages.say("node_started", member_id=result.member_id, pid=result.pid, log=log)
+        elif result.outcome == "already_running":
+            messages.say("node_already_running", member_id=result.member_id, pid=result.pid if result.pid is not None else "?")
+        else:
+            failed += 1
+            print(messages.text("node_start_failed", member_id=result.member_id, pid=result.pid, log=log), file=sys.stderr)
+            print(result.log_tail, file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _network_init(args: argparse.Namespace, messages: Messages) -> int:
@@ -202,13 +228,28 @@ def run_node(args: argparse.Namespace, messages: Messages) -> int:
 
 
 def run_tx(args: argparse.Namespace, messages: Messages) -> int:
+    payload_or_reason = _parse_payload(args.payload)
+    if isinstance(payload_or_reason, str):
+        print(messages.text("error", message=messages.text("invalid_payload", reason=payload_or_reason)), file=sys.stderr)
+        return 2
+    return asyncio.run(_submit(args, payload_or_reason, messages))
+
+
+def _parse_payload(text: str) -> dict[str, Any] | str:
+    """Parse --payload with the node's strict JSON rules; return the object, or the reason it is invalid."""
+    from node.canonical import CanonicalError, canonical_bytes, parse_json
+
     try:
-        payload = json.loads(args.payload)
-    except json.JSONDecodeError as exc:
-        return messages.fail(messages.text("invalid_payload", reason=exc.msg))
+        payload = parse_json(text)
+        # Encoding catches values parse_json lets through but a signature cannot cover, such as lone surrogates.
+        canonical_bytes(payload)
+    except CanonicalError as exc:
+        return f"{exc.code}: {exc}"
+    except (ValueError, RecursionError) as exc:
+        return str(exc) or type(exc).__name__
     if not isinstance(payload, dict):
-        return messages.fail(messages.text("invalid_payload", reason=type(payload).__name__))
-    return asyncio.run(_submit(args, payload, messages))
+        return f"expected a JSON object, got {type(payload).__name__}"
+    return payload
 
 
 async def _submit(args: argparse.Namespace, payload: dict[str, Any], messages: Messages) -> int:

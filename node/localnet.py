@@ -7,7 +7,7 @@ Layout of a network directory:
     nodes/<member_id>/config.json     that node's config
     nodes/<member_id>/node_key.json   that node's key (mode 0600)
     nodes/<member_id>/data/           chain/ (its LevelDB) and privacy/, created on first start
-    nodes/<member_id>/node.pid        written by `up`, removed by `down`
+    nodes/<member_id>/node.pid        written by `up`, removed by `down` (nodes without one are found by command line)
     nodes/<member_id>/node.log        the node's stdout and stderr
     clients/<member_id>.json          a client key of each member, for `xinlian tx submit`
 """
@@ -49,6 +49,11 @@ CHINA_UTC_OFFSET_MINUTES = 480
 # timestamp may differ from a replica's clock by ACCELERATED_DRIFT_REAL_MS.
 ACCELERATED_EXPIRY_REAL_MS = 30_000
 ACCELERATED_DRIFT_REAL_MS = 1_000
+
+
+# How long `network_up_checked` waits before checking that each started node is still alive.
+# NOTE: a node that fails later than this (after a slow start) is still reported as started.
+STARTUP_GRACE_S = 2.0
 
 
 class NetworkError(RuntimeError):
@@ -216,19 +221,62 @@ def _read_pid(node_dir: Path) -> int | None:
 
 
 def running_pid(node_dir: Path) -> int | None:
-    """Return the pid of this node's process if it is alive and still runs this node's config."""
+    """Return the pid of the process that runs this node's config, or None.
+
+    The pid file comes first. A node started with `xinlian node run` directly
+    has no pid file, and a node that got `kill -9` leaves a stale one, so
+    without a live pid file the running processes are searched for one whose
+    `--config` names this node's config.json.
+    """
     # `start_node` passes the absolute config path, so a relative node_dir must be resolved to match it.
     node_dir = node_dir.resolve()
+    config_path = node_dir / "config.json"
     pid = _read_pid(node_dir)
-    if pid is None:
-        return None
+    if pid is not None and _runs_config(pid, config_path):
+        return pid
+    return _find_config_process(config_path)
+
+
+def _runs_config(pid: int, config_path: Path) -> bool:
+    """Return whether process `pid` is a node running `config_path` (Linux /proc)."""
+    # A recycled pid belongs to some other program, which must never get our signals.
     try:
-        command_line = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\x00")
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\x00")
+    except OSError:
+        return False
+    named = _config_argument(arguments)
+    if named is None:
+        return False
+    if not named.is_absolute():
+        try:
+            named = Path(os.readlink(f"/proc/{pid}/cwd")) / named
+        except OSError:
+            return False
+    return os.path.normpath(named) == os.path.normpath(config_path)
+
+
+def _config_argument(arguments: list[bytes]) -> Path | None:
+    """Return the `--config` value of a `node run` command line, or None for any other command."""
+    if b"node" not in arguments or b"run" not in arguments:
+        return None
+    for index, argument in enumerate(arguments):
+        if argument == b"--config" and index + 1 < len(arguments):
+            return Path(os.fsdecode(arguments[index + 1]))
+        if argument.startswith(b"--config="):
+            return Path(os.fsdecode(argument[len(b"--config=") :]))
+    return None
+
+
+def _find_config_process(config_path: Path) -> int | None:
+    own_pid = os.getpid()
+    try:
+        entries = os.listdir("/proc")
     except OSError:
         return None
-    # A recycled pid belongs to some other program, which must never get our signals.
-    config_path = os.fsencode(node_dir / "config.json")
-    return pid if config_path in command_line else None
+    for entry in sorted(entries):
+        if entry.isdigit() and int(entry) != own_pid and _runs_config(int(entry), config_path):
+            return int(entry)
+    return None
 
 
 def node_command(config_path: Path) -> list[str]:
@@ -275,8 +323,70 @@ def start_node(node_dir: Path, environment: dict[str, str] | None = None) -> int
 
 
 def network_up(directory: Path) -> list[tuple[str, int]]:
+    """Start every node that is not running; return (member id, pid) of each, without checking that it stays up."""
     set_shared_clock_epoch(directory)
     return [(node_dir.name, start_node(node_dir)) for node_dir in node_dirs(directory)]
+
+
+@dataclass(frozen=True)
+class NodeStart:
+    """The outcome of starting one node: `started`, `already_running` or `failed` (with the end of its log)."""
+
+    member_id: str
+    outcome: str
+    pid: int | None
+    log_tail: str = ""
+
+
+def network_up_checked(directory: Path, grace_s: float = STARTUP_GRACE_S) -> list[NodeStart]:
+    """Start every node that is not running, then check that each new process is still alive after `grace_s`.
+
+    A node counts as already running if a process runs its config or its API
+    port returns /v1/status with its member id. A new process that exits
+    within the grace period (for example because another process holds its
+    LevelDB lock) is reported as failed with the tail of its log.
+    """
+    set_shared_clock_epoch(directory)
+    results: list[NodeStart] = []
+    launched: list[tuple[Path, int]] = []
+    for node_dir in node_dirs(directory):
+        node_dir = node_dir.resolve()
+        pid = running_pid(node_dir)
+        if pid is None and _api_answers_as(node_dir):
+            results.append(NodeStart(node_dir.name, "already_running", None))
+            continue
+        if pid is not None:
+            results.append(NodeStart(node_dir.name, "already_running", pid))
+            continue
+        launched.append((node_dir, start_node(node_dir)))
+    time.sleep(grace_s if launched else 0)
+    for node_dir, pid in launched:
+        _reap(pid)
+        if _runs_config(pid, node_dir / "config.json"):
+            results.append(NodeStart(node_dir.name, "started", pid))
+        else:
+            (node_dir / "node.pid").unlink(missing_ok=True)
+            results.append(NodeStart(node_dir.name, "failed", pid, log_tail(node_dir / "node.log")))
+    order = {node_dir.name: index for index, node_dir in enumerate(node_dirs(directory))}
+    return sorted(results, key=lambda result: order[result.member_id])
+
+
+def _api_answers_as(node_dir: Path) -> bool:
+    config = load_config(node_dir / "config.json")
+    status = fetch_status(f"http://{config.api_host}:{config.api_port}", timeout_s=1.0)
+    return status is not None and status.get("node_id") == config.member_id
+
+
+def log_tail(path: Path, lines_max: int = 10) -> str:
+    """Return the last `lines_max` lines of a log file, or an empty string if it cannot be read."""
+    try:
+        with open(path, "rb") as log_file:
+            log_file.seek(0, os.SEEK_END)
+            log_file.seek(max(0, log_file.tell() - 8192))
+            text = log_file.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines_max:])
 
 
 def stop_node(node_dir: Path, timeout_s: float = 10.0) -> bool:

@@ -4,8 +4,14 @@ Bounds: total count, total encoded bytes, and count per sender. A transaction is
 unique by tx_id and by (sender, nonce). `reap` takes transactions round-robin
 across senders, each sender's in arrival order, so one busy sender cannot
 starve the others. Reaped transactions stay in the pool, marked in flight,
-until `remove_committed` drops them or `requeue_in_flight` (after a view
+until `remove_included` (committed in a block) or `remove_committed` (left
+out by the proposer) removes them, or `requeue_in_flight` (after a view
 change) offers them again. Every operation is O(1) or O(log n) per transaction.
+
+A transaction that leaves the pool without being committed is recorded in
+`dropped` with a reason: it expired, or another committed transaction took
+its (sender, nonce). The record keeps at most DROPPED_REMEMBERED_MAX entries
+and forgets the oldest first. GET /v1/transactions reports these as rejected.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from typing import Iterable
 from node.tx import VerifiedTransaction
 
 logger = logging.getLogger("xinlian.mempool")
+
+DROPPED_REMEMBERED_MAX = 10_000
 
 
 class MempoolError(ValueError):
@@ -49,6 +57,7 @@ class Mempool:
         self._size_bytes = 0
         self._arrival: dict[str, int] = {}  # tx_id -> arrival number, for requeue order
         self._arrival_next = 0
+        self.dropped: OrderedDict[str, str] = OrderedDict()  # tx_id -> "code: reason"
 
     def __len__(self) -> int:
         return len(self._txs)
@@ -128,22 +137,44 @@ class Mempool:
             self._ready[sender] = OrderedDict.fromkeys(ordered)
         return len(in_flight)
 
-    def remove_committed(self, committed: Iterable[tuple[str, str, str]]) -> int:
-        """Remove committed transactions given as (tx_id, sender, nonce); return how many were pending.
+    def remove_included(self, committed: Iterable[tuple[str, str, str]]) -> int:
+        """Remove the transactions of a committed block, given as (tx_id, sender, nonce); return how many were pending.
 
         A pending transaction with the same (sender, nonce) but another id can
-        never commit, so it is removed too.
+        never commit, so it is removed too and recorded in `dropped`.
         """
+        return self._remove_by_nonce(committed, drop_reason=None)
+
+    def remove_committed(self, committed: Iterable[tuple[str, str, str]]) -> int:
+        """Remove transactions the proposer left out of a block, given as (tx_id, sender, nonce); return how many were pending.
+
+        The proposer calls this for a reaped transaction that expired or whose
+        nonce is already committed, so each one is recorded in `dropped`. A
+        committed block's transactions go through `remove_included` instead.
+        """
+        reason = "expired: the transaction expired, or its nonce was already committed, before a block included it"
+        return self._remove_by_nonce(committed, drop_reason=reason)
+
+    def _remove_by_nonce(self, committed: Iterable[tuple[str, str, str]], drop_reason: str | None) -> int:
         removed = 0
         for tx_id, sender, nonce in committed:
             pending_id = self._by_nonce.get((sender, nonce))
-            if pending_id is not None:
+            if pending_id is not None and pending_id != tx_id:
                 self._remove(pending_id)
+                self._record_dropped(pending_id, f"duplicate_nonce: transaction {tx_id} with the same sender and nonce was committed")
                 removed += 1
             elif tx_id in self._txs:
                 self._remove(tx_id)
+                if drop_reason is not None:
+                    self._record_dropped(tx_id, drop_reason)
                 removed += 1
         return removed
+
+    def _record_dropped(self, tx_id: str, reason: str) -> None:
+        self.dropped[tx_id] = reason
+        self.dropped.move_to_end(tx_id)
+        if len(self.dropped) > DROPPED_REMEMBERED_MAX:
+            self.dropped.popitem(last=False)
 
     def drop_expired(self, now_ms: int) -> list[str]:
         """Remove transactions with expires_at <= now_ms; return their ids."""
@@ -152,7 +183,10 @@ class Mempool:
             _, tx_id = heapq.heappop(self._expiry_heap)
             if tx_id in self._txs:
                 self._remove(tx_id)
+                self._record_dropped(tx_id, "expired: the transaction expired in the mempool before a block included it")
                 dropped.append(tx_id)
+        if dropped:
+            logger.info("dropped %d expired transactions from the mempool", len(dropped))
         return dropped
 
     def _remove(self, tx_id: str) -> None:

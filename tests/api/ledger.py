@@ -124,7 +124,7 @@ class LedgerBackend:
         payload = encode_proposal(height, self.now_ms, "bank-a", vtxs)
         digest = payload_digest(payload)
         result = self.chain.commit(height, self.view, digest, payload, self._certificate(height, digest).to_wire())
-        self.mempool.remove_committed([(vtx.tx_id, vtx.sender, vtx.nonce) for vtx in result.txs])
+        self.mempool.remove_included([(vtx.tx_id, vtx.sender, vtx.nonce) for vtx in result.txs])
         self._publish(result)
         return height
 

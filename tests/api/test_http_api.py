@@ -124,10 +124,10 @@ async def test_rejected_single_envelope(api_node: ApiNode) -> None:
     assert body["error"]["code"] == "wrong_chain"
     assert "链" in body["error"]["message"]
 
-    regulator_tx = sign_envelope(api_node.backend, REGULATOR_SEED, "subject.register", {"subject_id": "a" * 64, "commitment": "c" * 64})
+    regulator_tx = sign_envelope(api_node.backend, REGULATOR_SEED, "subject.register", {"subject_id": "a" * 64})
     status, body = await _post_json(api_node, regulator_tx)
     assert status == 422
-    assert body["error"]["code"] == "role_not_allowed"
+    assert body["error"]["code"] == "invalid_payload"
 
     first = sign_envelope(api_node.backend, BANK_SEED, "subject.register", {"subject_id": "b" * 64, "commitment": "c" * 64}, nonce="n-1")
     status, _ = await _post_json(api_node, first)

@@ -104,8 +104,8 @@ def test_network_init_refuses_non_empty_directory(tmp_path: Path) -> None:
 def test_tx_submit_rejects_non_object_payload(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--lang", "en", "tx", "submit", "--key", str(tmp_path / "k.json"), "--node", "http://127.0.0.1:1", "--type", "loan.register", "--payload", json.dumps([1])])
 
-    assert code == 1
-    assert "not a JSON object" in capsys.readouterr().err
+    assert code == 2
+    assert "expected a JSON object, got list" in capsys.readouterr().err
 
 
 EXPIRY_WINDOW_MS = 300_000  # shorter than the client's default expiry of 10 minutes

@@ -68,14 +68,15 @@ async def test_invalid_transactions_rejected(network: tuple[Path, NodeConfig], n
         envelope["signature"] = "00" * 64
         with pytest.raises(XinlianApiError) as bad_signature:
             await client.submit(envelope)
-        wrong_role = client.build_transaction("member.suspend", {"member_id": "bank-1", "reason": "other"})
-        with pytest.raises(XinlianApiError) as not_allowed:
-            await client.submit(wrong_role)
+        # A role decision is committed with ok: false, but a malformed payload is rejected whatever the role.
+        wrong_role_malformed = client.build_transaction("member.suspend", {"member_id": "bank-1"})
+        with pytest.raises(XinlianApiError) as malformed:
+            await client.submit(wrong_role_malformed)
         record = await client.get_transaction(compute_tx_id(envelope))
 
     assert bad_signature.value.code == "invalid_signature"
     assert 400 <= bad_signature.value.status < 500
-    assert not_allowed.value.code == "role_not_allowed"
+    assert malformed.value.code == "invalid_payload"
     assert record["status"] == "rejected"
     assert len(node.mempool) == 0
 
