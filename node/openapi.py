@@ -200,7 +200,11 @@ def _error_responses(*statuses: int) -> dict[str, Any]:
         409: "Duplicate transaction or nonce.",
         413: "Body or transaction too large.",
         415: "Content-Type is not application/json.",
-        422: "A contract rule rejected the transaction at admission.",
+        422: (
+            "The transaction cannot be admitted: unknown sender, a payload the contracts cannot read, or personal"
+            " data in the payload. Role and suspension decisions are not made here: such a transaction is committed"
+            " with ok: false and the rule's error code."
+        ),
         426: "A websocket upgrade is required.",
         429: "The sender has too many pending transactions.",
         503: "The node is overloaded: retry later.",
