@@ -19,6 +19,9 @@ canonical-JSON-compatible and never None: delete a key instead of storing null.
 
 from __future__ import annotations
 
+import bisect
+import heapq
+import sys
 from typing import Any, Iterator, Mapping
 
 from node.canonical import canonical_bytes, parse_json
@@ -201,11 +204,16 @@ class ReadOnlyState(_ReadableState):
 
 
 class WorkingState(_ReadableState):
-    """A write overlay on a base state; `changes()` lists what it would change in the base."""
+    """A write overlay on a base state; `changes()` lists what it would change in the base.
+
+    The written keys are also kept in a sorted list, so a scan finds its range
+    by bisection instead of sorting every pending write.
+    """
 
     def __init__(self, base: _ReadableState | StateStore) -> None:
         self._base = base
         self._writes: dict[str, bytes | None] = {}
+        self._sorted_keys: list[str] = []
 
     def get_bytes(self, key: str) -> bytes | None:
         if key in self._writes:
@@ -214,31 +222,62 @@ class WorkingState(_ReadableState):
 
     def put(self, key: str, value: Any) -> None:
         _check_key(key)
-        self._writes[key] = _encode_value(key, value)
+        self._write(key, _encode_value(key, value))
 
     def delete(self, key: str) -> None:
         _check_key(key)
-        self._writes[key] = None
+        self._write(key, None)
+
+    def _write(self, key: str, value: bytes | None) -> None:
+        if key not in self._writes:
+            bisect.insort(self._sorted_keys, key)
+        self._writes[key] = value
 
     def scan_bytes(self, prefix: str, start: str | None = None, end: str | None = None) -> Iterator[tuple[str, bytes]]:
-        overlay = sorted(
-            key
-            for key in self._writes
-            if key.startswith(prefix) and (start is None or key >= start) and (end is None or key < end)
-        )
+        overlay = self._keys_in_range(prefix, start, end)
         base = self._base.scan_bytes(prefix, start, end)
         yield from _merge_sorted(base, overlay, self._writes)
+
+    def _keys_in_range(self, prefix: str, start: str | None, end: str | None) -> list[str]:
+        """Return a copy of the written keys with `prefix` within [start, end), ascending."""
+        low = prefix if start is None else max(prefix, start)
+        high = _prefix_end(prefix)
+        if end is not None and (high is None or end < high):
+            high = end
+        first = bisect.bisect_left(self._sorted_keys, low)
+        last = len(self._sorted_keys) if high is None else bisect.bisect_left(self._sorted_keys, high, first)
+        return self._sorted_keys[first:last]
 
     def merge(self) -> None:
         """Apply this savepoint's writes to its base overlay."""
         if not isinstance(self._base, WorkingState):
             raise StateError("only a child of a working state can merge; commit a top-level state through the chain")
-        self._base._writes.update(self._writes)
+        parent = self._base
+        new_keys = [key for key in self._sorted_keys if key not in parent._writes]
+        parent._writes.update(self._writes)
+        if len(new_keys) <= _INSORT_KEYS_MAX:
+            for key in new_keys:
+                bisect.insort(parent._sorted_keys, key)
+        else:
+            parent._sorted_keys = list(heapq.merge(parent._sorted_keys, new_keys))
         self._writes = {}
+        self._sorted_keys = []
 
     def changes(self) -> dict[str, bytes | None]:
         """Return key -> canonical value bytes (None = deleted), sorted by key."""
-        return {key: self._writes[key] for key in sorted(self._writes)}
+        return {key: self._writes[key] for key in self._sorted_keys}
+
+
+# Above this many new keys, a merge rebuilds the parent's sorted key list in one pass instead of inserting each key.
+_INSORT_KEYS_MAX = 64
+
+
+def _prefix_end(prefix: str) -> str | None:
+    """Return the least string above every string that starts with `prefix`, or None if there is none."""
+    stripped = prefix.rstrip(chr(sys.maxunicode))
+    if not stripped:
+        return None
+    return stripped[:-1] + chr(ord(stripped[-1]) + 1)
 
 
 def _merge_sorted(
