@@ -15,8 +15,17 @@ Additions to the agreed interface (nothing was renamed):
 - A null block that a NEW-VIEW uses to fill a gap has the payload b"".
 - `Replica.next_proposal_seq` is the seq that the next `propose()` assigns.
 - A PRE-PREPARE for seq s in view v must come from validators_at(s)[v % n].
-  `Replica.primary` is that primary for s = last_executed_seq + 1, so the two
-  agree except across a reconfiguration inside the window.
+  `Replica.primary` is that primary for s = last_executed_seq + 1.
+- The window above a stable checkpoint ends early where the validator set
+  changes, and the last seq of each set is a checkpoint too. No seq of the
+  next set is proposed before that checkpoint is stable, so a view change
+  and its NEW-VIEW always run under one set. `Replica.high_watermark` is this
+  window end, lowered further to last_executed_seq + reconfig_delay_blocks,
+  the highest seq whose validator set is certain to be known.
+- `deliver_fetched` accepts blocks up to last_executed_seq +
+  reconfig_delay_blocks even without a pending FetchRequest, so blocks the
+  node fetched on its own are used. Blocks further ahead are still rejected
+  as unrequested_block unless the replica requested them.
 - A replica outside the validator set in force signs nothing but follows the
   validators' votes and commits, so a validator about to join keeps up.
 - `sign_message`, `PreparedCertificate`, `quorum_size`, `max_faulty` and

@@ -26,7 +26,9 @@ logger = logging.getLogger("xinlian.consensus")
 
 class CheckpointMixin:
     def _send_checkpoint(self: Replica, seq: int, state_digest: str, out: Output) -> None:
-        if seq <= self._low_watermark or not self._is_member(seq):
+        # A checkpoint already stable through others' proof is still signed, so
+        # the timer can resend it to replicas that missed the proof.
+        if seq < self._low_watermark or not self._is_member(seq):
             return
         checkpoint = self._sign(Checkpoint(seq, state_digest, "", b""))
         self._checkpoints.add(checkpoint)
@@ -52,6 +54,11 @@ class CheckpointMixin:
                 self._request_fetch(seq, [vote.sender for vote in votes], out)
 
     def _on_quorum_checkpoint(self: Replica, seq: int, state_digest: str, proof: list[Checkpoint], out: Output) -> None:
+        self._adopt_checkpoint_proof(seq, tuple(proof), out)
+
+    def _adopt_checkpoint_proof(self: Replica, seq: int, proof: tuple[Checkpoint, ...], out: Output) -> None:
+        """Make a checked quorum proof at `seq` the stable checkpoint, and fetch the blocks up to it if behind."""
+        state_digest = proof[0].state_digest
         own_digest = self._checkpoints.own_digest(seq, self.public_key)
         if own_digest is not None and own_digest != state_digest:
             # NOTE: this replica's own execution disagrees with a quorum. It keeps
@@ -59,7 +66,7 @@ class CheckpointMixin:
             self._count("state_diverged")
             logger.error("state digest at seq %d is %s but a quorum signed %s", seq, own_digest, state_digest)
             return
-        self._make_stable(seq, tuple(proof), out)
+        self._make_stable(seq, proof, out)
         if self._last_committed_seq < seq:
             self._request_fetch(seq, [vote.sender for vote in proof], out)
 

@@ -21,6 +21,19 @@ class ValidatorSchedule:
         index = bisect.bisect_right(self._effective_seqs, seq) - 1
         return self._sets[max(index, 0)]
 
+    def next_change_after(self, seq: int) -> int | None:
+        """Return the first seq after `seq` whose set differs from the set at `seq`, or None if none is scheduled.
+
+        A scheduled set equal to the one before it (same keys in the same
+        order) changes nothing, so it is skipped.
+        """
+        current = self.at(seq)
+        index = bisect.bisect_right(self._effective_seqs, seq)
+        for effective_seq, validators in zip(self._effective_seqs[index:], self._sets[index:]):
+            if validators != current:
+                return effective_seq
+        return None
+
     def add(self, effective_seq: int, validators: tuple[str, ...]) -> None:
         """Schedule `validators` from `effective_seq` on, replacing any later scheduled set."""
         cut = bisect.bisect_left(self._effective_seqs, effective_seq)

@@ -14,13 +14,15 @@ OSDI 1999, with quorums generalised to any n):
   the low watermark and lets the replica forget everything at or below it.
 - View change: see viewchange_mixin.py.
 
-Membership: a PRE-PREPARE for seq s in view v must come from
-validators_at(s)[v % n]. VIEW-CHANGEs are accepted from the set in force just
-above this replica's stable checkpoint, and a NEW-VIEW must come from the
-primary of the new view in the set in force just above the NEW-VIEW's stable
-checkpoint. A replica outside the set in force at a seq signs nothing for it:
-it follows the PRE-PREPAREs and COMMITs of the validators and commits on their
-quorum, so a validator that is about to join can keep up.
+Membership: the primary of (view v, seq s) is always validators_at(s)[v % n].
+A replica outside the set in force at a seq signs nothing for it: it follows
+the PRE-PREPAREs and COMMITs of the validators and commits on their quorum, so
+a validator that is about to join can keep up.
+
+One validator set per window: see `_window_end`. Because of it, a view change
+and its NEW-VIEW run under one set, the set in force just above the NEW-VIEW's
+stable checkpoint, and the NEW-VIEW's sender is the primary of every seq it
+re-proposes.
 """
 
 from __future__ import annotations
@@ -95,7 +97,8 @@ class Replica(CheckpointMixin, ViewChangeMixin):
         self._fetch_hint_peers: tuple[str, ...] = ()
         self._fetch_wait_ticks = 0
         self._fetch_probe_seq = 0
-        self._checkpoints = CheckpointVotes(per_sender_max=config.window_size // config.checkpoint_interval + 2)
+        # A window contains window_size // K checkpoints, and one more where a validator set ends.
+        self._checkpoints = CheckpointVotes(per_sender_max=config.window_size // config.checkpoint_interval + 3)
         self._buffer = FutureBuffer(config.buffer_per_peer_max)
         self._init_view_change_state()
         self._pending_on_restore = Output()
@@ -127,7 +130,38 @@ class Replica(CheckpointMixin, ViewChangeMixin):
 
     @property
     def high_watermark(self) -> int:
-        return self._low_watermark + self.config.window_size
+        """The highest seq this replica proposes or accepts votes for now.
+
+        It is the end of the window above the stable checkpoint, and no seq
+        whose validator set may still be unknown: a set decided by a block not
+        yet executed takes effect after last_executed_seq + reconfig_delay_blocks.
+        """
+        known_seq = self._last_executed_seq + self.config.reconfig_delay_blocks
+        return min(self._window_end(self._low_watermark), known_seq)
+
+    def _window_end(self, stable_seq: int) -> int:
+        """Return the last seq of the window above a stable checkpoint at `stable_seq`.
+
+        The window ends at stable_seq + window_size, or earlier, at the last
+        seq of the validator set in force at stable_seq + 1. Every seq that
+        can be proposed, prepared or carried in a VIEW-CHANGE between two
+        stable checkpoints therefore uses one set. Without this rule the
+        primary of an old-set NEW-VIEW would re-propose seqs of the new set,
+        whose primary for that view is another validator, and replicas would
+        disagree about whose PRE-PREPARE and PREPAREs count. The last seq of
+        a set is also a checkpoint (see `_is_checkpoint_seq`), so the window
+        can move past the boundary. Seqs of the next set wait until that
+        checkpoint is stable.
+        """
+        end = stable_seq + self.config.window_size
+        change_seq = self._schedule.next_change_after(stable_seq + 1)
+        if change_seq is not None:
+            end = min(end, change_seq - 1)
+        return end
+
+    def _is_checkpoint_seq(self, seq: int) -> bool:
+        """Return True for every K-th seq and for the last seq of a validator set."""
+        return seq % self.config.checkpoint_interval == 0 or self._schedule.next_change_after(seq) == seq + 1
 
     @property
     def last_committed_seq(self) -> int:
@@ -178,7 +212,9 @@ class Replica(CheckpointMixin, ViewChangeMixin):
         VIEW-CHANGE every view_timeout_ticks ticks, because peers may have lost them.
         """
         out = self._new_output()
-        is_member = self._is_member(self._last_executed_seq + 1)
+        # A view change runs under the set in force above the stable checkpoint. A
+        # replica outside that set cannot send VIEW-CHANGE, so it must not move views alone.
+        is_member = self._is_member(self._low_watermark + 1)
         if is_member and (has_pending_work or self._in_view_change or self._has_uncommitted_proposal()):
             self._advance_timer(out)
         else:
@@ -233,6 +269,7 @@ class Replica(CheckpointMixin, ViewChangeMixin):
                 f"last committed {self._last_committed_seq}"
             )
         out = self._new_output()
+        high_before = self.high_watermark
         self._last_executed_seq = seq
         self._last_state_digest = state_digest
         if seq in self._unexecuted_records:
@@ -240,8 +277,11 @@ class Replica(CheckpointMixin, ViewChangeMixin):
             out.persist.append((committed_key(seq), None))
         if validator_update is not None:
             self._schedule_validators(seq, validator_update, out)
-        if seq % self.config.checkpoint_interval == 0:
+        if self._is_checkpoint_seq(seq):
             self._send_checkpoint(seq, state_digest, out)
+        if self.high_watermark > high_before:
+            # The window was cut short by a validator set not yet known; messages buffered for it may now fit.
+            self._replay_buffered(out)
         self._finish(out)
         return out
 
@@ -250,10 +290,19 @@ class Replica(CheckpointMixin, ViewChangeMixin):
 
         Certificates are checked against the validator set in force at each
         block's seq when the block is next in line, so a set changed by an
-        earlier fetched block is applied first.
+        earlier fetched block is applied first. Blocks are accepted up to the
+        highest seq this replica asked for, and in any case up to
+        last_executed_seq + reconfig_delay_blocks, so blocks that the node
+        fetched on its own initiative are used too. That bound also limits
+        the blocks held before their certificates can be checked.
         """
         out = self._new_output()
-        limit = max(self._fetch_target_seq, self._fetch_probe_seq, self.high_watermark)
+        limit = max(
+            self._fetch_target_seq,
+            self._fetch_probe_seq,
+            self._low_watermark + self.config.window_size,
+            self._last_executed_seq + self.config.reconfig_delay_blocks,
+        )
         for block in sorted(blocks, key=lambda b: b.seq):
             if block.seq <= self._last_committed_seq or block.seq in self._committed or block.seq in self._fetched:
                 continue
@@ -287,17 +336,33 @@ class Replica(CheckpointMixin, ViewChangeMixin):
         handler(self, message, out)
 
     def _check_sender(self, message: Message) -> str | None:
-        if isinstance(message, (ViewChange, NewView)):
-            members = self._schedule.at(self._low_watermark + 1)
-        else:
-            members = self._schedule.at(message.seq)
-        if message.sender not in members:
+        if message.sender not in self._sender_validators(message):
             return "sender_not_validator"
         if message.sender == self.public_key:
             return "own_message"
         if not self._verifier.verify(message.sender, message.signing_bytes(self.config.chain_id), message.signature):
             return "bad_signature"
         return None
+
+    def _sender_validators(self, message: Message) -> tuple[str, ...]:
+        """Return the validators that may send `message`.
+
+        A VIEW-CHANGE or NEW-VIEW belongs to the window above a stable
+        checkpoint. Its sender may be a validator of the window above this
+        replica's checkpoint or of the window above the message's own, which
+        is later when this replica lags. The membership checks of
+        `_check_view_change` and `_check_new_view` are the exact ones.
+        """
+        if isinstance(message, ViewChange):
+            stable_seq = message.stable_seq
+        elif isinstance(message, NewView):
+            stable_seq = max((vc.stable_seq for vc in message.view_changes), default=self._low_watermark)
+        else:
+            return self._schedule.at(message.seq)
+        own_window = self._schedule.at(self._low_watermark + 1)
+        if stable_seq <= self._low_watermark:
+            return own_window
+        return own_window + self._schedule.at(stable_seq + 1)
 
     def _admit(self, message: Message) -> str | None:
         """Return None to handle now, "later" to buffer, or a rejection reason."""

@@ -64,7 +64,7 @@ def restore_into(replica: Replica, restored: RestoredState) -> None:
     own_seqs = [seq for view, seq in replica._own_votes if view == replica._view]
     replica._next_propose_seq = max(own_seqs, default=0) + 1
     executed = restored.last_executed_seq
-    if executed > replica._low_watermark and executed % replica.config.checkpoint_interval == 0:
+    if executed > replica._low_watermark and replica._is_checkpoint_seq(executed):
         # Checkpoint votes are not persisted. Re-signing the latest one matters when
         # the window is full, because then no later checkpoint can replace it.
         replica._send_checkpoint(executed, restored.last_state_digest, pending)

@@ -156,6 +156,11 @@ class ViewChangeMixin:
         if reason is not None:
             self._reject(out, sender, reason, f"view change to {view_change.new_view}")
             return
+        if view_change.stable_seq > self._low_watermark:
+            # The checked proof is as good as a quorum of CHECKPOINTs. A replica
+            # that missed them would otherwise stay in the previous window, and
+            # after a validator change it could not even take part in this view change.
+            self._adopt_checkpoint_proof(view_change.stable_seq, view_change.checkpoint_proof, out)
         self._join_if_behind(out)
         self._try_new_view(out)
 
@@ -176,14 +181,13 @@ class ViewChangeMixin:
         seen: set[int] = set()
         for certificate in view_change.prepared_certificates:
             seq = certificate.seq
-            if seq in seen or not stable_seq < seq <= stable_seq + self.config.window_size:
+            # A correct sender prepares nothing past the window of its stable
+            # checkpoint, which ends where the validator set changes.
+            if seq in seen or not stable_seq < seq <= self._window_end(stable_seq):
                 return "certificate_seq_out_of_range"
             if certificate.view >= view_change.new_view:
                 return "certificate_view_too_high"
             seen.add(seq)
-            # NOTE: a block re-proposed by a NEW-VIEW is signed by the NEW-VIEW's
-            # primary. If the validator set changed inside that NEW-VIEW's range,
-            # that can differ from the primary at `seq`, and the certificate is rejected.
             validators = self._schedule.at(seq)
             reason = verify_prepared_certificate(
                 certificate,
@@ -233,18 +237,10 @@ class ViewChangeMixin:
     def _try_new_view(self: Replica, out: Output) -> None:
         if not self._in_view_change or self._new_view_sent:
             return
-        view_changes = [vc for _, vc in sorted(self._view_changes.get(self._view, {}).items())]
-        if not view_changes:
+        voters = self._choose_new_view_voters()
+        if voters is None:
             return
-        plan = plan_new_view(view_changes, self.config.window_size, self._null_digest())
-        members = self._schedule.at(plan.stable_seq + 1)
-        if members[self._view % len(members)] != self.public_key:
-            return
-        voters = [vc for vc in view_changes if vc.sender in members]
-        if len(voters) < quorum_size(len(members)):
-            return
-        voters = voters[: quorum_size(len(members))]
-        plan = plan_new_view(voters, self.config.window_size, self._null_digest())
+        plan = plan_new_view(voters, self._window_end, self._null_digest())
         pre_prepares = tuple(
             self._sign(PrePrepare(self._view, p.seq, p.digest, p.payload, "", b"")) for p in plan.proposals
         )
@@ -253,6 +249,31 @@ class ViewChangeMixin:
         logger.info("sending new view %d with %d re-proposals", self._view, len(pre_prepares))
         out.messages.append((None, new_view))
         self._install_new_view(new_view, plan, out)
+
+    def _choose_new_view_voters(self: Replica) -> list[ViewChange] | None:
+        """Return the VIEW-CHANGEs for a NEW-VIEW from this replica, or None if it cannot send one yet.
+
+        The highest stable checkpoint among the chosen VIEW-CHANGEs fixes the
+        validator set of the NEW-VIEW, the set in force just above it. So the
+        candidates are tried from the highest checkpoint down: the first one
+        whose set makes this replica the primary of the view, and whose
+        members sent a quorum of VIEW-CHANGEs at or below that checkpoint,
+        wins. Those VIEW-CHANGEs are the ones included.
+        """
+        candidates = sorted(self._view_changes.get(self._view, {}).values(), key=lambda vc: (-vc.stable_seq, vc.sender))
+        tried: set[int] = set()
+        for base in candidates:
+            if base.stable_seq in tried:
+                continue
+            tried.add(base.stable_seq)
+            members = self._schedule.at(base.stable_seq + 1)
+            if members[self._view % len(members)] != self.public_key:
+                continue
+            quorum = quorum_size(len(members))
+            voters = [vc for vc in candidates if vc.sender in members and vc.stable_seq <= base.stable_seq]
+            if len(voters) >= quorum and voters[0].stable_seq == base.stable_seq:
+                return sorted(voters[:quorum], key=lambda vc: vc.sender)
+        return None
 
     def _null_digest(self: Replica) -> str:
         return self.config.payload_digest(NULL_PAYLOAD)
@@ -278,7 +299,7 @@ class ViewChangeMixin:
         if len({vc.sender for vc in view_changes}) != len(view_changes):
             return None, "duplicate_view_change_sender"
 
-        plan = plan_new_view(view_changes, self.config.window_size, self._null_digest())
+        plan = plan_new_view(view_changes, self._window_end, self._null_digest())
         members = self._schedule.at(plan.stable_seq + 1)
         if new_view.sender != members[new_view.view % len(members)]:
             return None, "not_primary"
@@ -309,9 +330,7 @@ class ViewChangeMixin:
     def _install_new_view(self: Replica, new_view: NewView, plan: NewViewPlan, out: Output) -> None:
         """Enter the view of a checked NEW-VIEW and vote for its re-proposals."""
         if plan.stable_seq > self._low_watermark:
-            self._make_stable(plan.stable_seq, plan.checkpoint_proof, out)
-            if self._last_committed_seq < plan.stable_seq:
-                self._request_fetch(plan.stable_seq, [c.sender for c in plan.checkpoint_proof], out)
+            self._adopt_checkpoint_proof(plan.stable_seq, plan.checkpoint_proof, out)
         self._view = new_view.view
         self._in_view_change = False
         self._timer_ticks = 0
