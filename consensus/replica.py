@@ -329,6 +329,7 @@ class Replica(CheckpointMixin, ViewChangeMixin):
             if self._buffer.add(message):
                 self._count("buffer_overflow")
             self._ask_for_new_view(message, out)
+            self._follow_higher_view(message, out)
             return
         if admission is not None:
             self._reject(out, message.sender, admission, "")

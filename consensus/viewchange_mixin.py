@@ -19,6 +19,12 @@
   view it is changing to arrives, it sends that peer its VIEW-CHANGE again, and
   a peer that receives a VIEW-CHANGE for a view it has already installed replies
   with the NEW-VIEW it installed. Each happens once per peer and view.
+- A replica that slept through a view change (a restart, a lost NEW-VIEW)
+  while the network is idle has no running timer. When f + 1 validators send
+  it signed PRE-PREPARE, PREPARE or COMMIT messages of views above its own, at
+  least one correct replica has installed such a view. It then starts a view
+  change to the highest view that f + 1 of them reached, and the peers answer
+  its VIEW-CHANGE with the NEW-VIEW they installed.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class ViewChangeMixin:
         self._new_view_resent: set[tuple[str, int]] = set()
         self._view_change_resent: set[tuple[str, int]] = set()
         self._new_view_sent = False
+        self._higher_view_by_sender: dict[str, int] = {}  # highest normal-case view above this replica's own
 
     def _view_timeout_ticks(self: Replica) -> int:
         backoff = self.config.view_timeout_ticks << min(self._failed_view_changes, 32)
@@ -231,6 +238,29 @@ class ViewChangeMixin:
         if own is not None:
             self._view_change_resent.add((message.sender, self._view))
             out.messages.append((message.sender, own))
+
+    def _follow_higher_view(self: Replica, message: Message, out: Output) -> None:
+        """Start a view change to a view that f + 1 validators already work in.
+
+        `message` is a PRE-PREPARE, PREPARE or COMMIT whose signature and
+        sender were checked. Only the highest view per sender is kept, so the
+        table has at most one entry per validator.
+        """
+        if isinstance(message, (ViewChange, NewView, Checkpoint)) or message.view <= self._view:
+            return
+        if message.view > self._higher_view_by_sender.get(message.sender, -1):
+            self._higher_view_by_sender[message.sender] = message.view
+        members = self._schedule.at(self._low_watermark + 1)
+        for sender in [s for s, v in self._higher_view_by_sender.items() if v <= self._view or s not in members]:
+            del self._higher_view_by_sender[sender]
+        weak = weak_quorum_size(len(members))
+        views = sorted(self._higher_view_by_sender.values(), reverse=True)
+        # NOTE: a replica outside the current set cannot send VIEW-CHANGE, so this rule does not move it.
+        if len(views) < weak or not self._is_member(self._low_watermark + 1):
+            return
+        target = views[weak - 1]
+        logger.info("leaving view %d: %d validators work in views up to %d", self._view, len(views), views[0])
+        self._start_view_change(target, out)
 
     # ---- sending NEW-VIEW ---------------------------------------------------------
 
