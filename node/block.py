@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
 from node.canonical import CanonicalError, canonical_bytes, parse_json, sha256_hex
+from node.contracts.personal_data import find_in_transaction
 from node.tx import TX_EXPIRY_WINDOW_MS, TxError, TxVerifier, VerifiedTransaction, check_expiry
 
 NULL_PAYLOAD = b""
@@ -138,6 +139,11 @@ def check_proposal(
         return f"timestamp_drift: {proposal.timestamp_ms} ms is more than {drift_ms} ms from the local clock {now_ms} ms"
     seen: set[tuple[str, str]] = set()
     for index, vtx in enumerate(proposal.txs):
+        # Admission already rejects these; a primary that bypasses admission must not get their bytes into a
+        # block, where they would stay on every node. The reason names the field, never the value.
+        finding = find_in_transaction(vtx.nonce, vtx.tx.payload)
+        if finding is not None:
+            return f"personal_data_in_payload: transaction {index} carries a {finding.kind} in {finding.field}"
         pair = (vtx.sender, vtx.nonce)
         if pair in seen:
             return f"duplicate_nonce: transaction {index} repeats nonce {vtx.nonce!r} of sender {vtx.sender}"

@@ -148,3 +148,25 @@ def test_header_hash():
     header = BlockHeader(1, "00" * 32, 5, "m0", 0, "aa" * 32, "bb" * 32, "cc" * 32)
     assert BlockHeader.from_dict(header.to_dict()) == header
     assert header.block_hash() == sha256_hex(canonical_bytes(header.to_dict()))
+
+
+@pytest.mark.parametrize(
+    "nonce, payload, field",
+    [
+        ("pd-1", {"key": "k", "value": "call 13800138000"}, "payload.value"),
+        ("11010519491231002X", {"key": "k", "value": 1}, "nonce"),
+    ],
+)
+def test_personal_data_proposal_rejected(nonce, payload, field):
+    tx = make_verified(VERIFIER, nonce=nonce, payload=payload)
+    reason = check(proposal([tx]))
+    assert reason is not None
+    assert reason.startswith("personal_data_in_payload:"), reason
+    assert field in reason
+    assert "13800138000" not in reason
+    assert "11010519491231002X" not in reason
+
+
+def test_hex_nonce_proposal_accepted():
+    tx = make_verified(VERIFIER, nonce="3f9a0c61d2b84e7790aa1234", payload={"key": "k", "value": 20240101})
+    assert check(proposal([tx])) is None
