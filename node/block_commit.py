@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 from consensus import CertifiedBlock
 from node.chain import CommitResult
-from node.events import events_for_block
-from node.execution import Event
+from node.events import events_for_block, split_block_events
 from node.privacy.erasure import apply_erasure_event, reconcile_erasures
 from node.sync import certificate_wire
 
@@ -74,16 +73,7 @@ class BlockCommitMixin:
             self.log.warning("closed the link of a peer that the chain no longer allows", extra={"fields": {"peer": peer, "member": self._member_id(peer)}})
 
     def _publish_events(self, result: CommitResult) -> None:
-        begin_events: list[Event] = []
-        end_events: list[Event] = []
-        seen_tx = False
-        for block_event in result.events:
-            if block_event.tx_id is not None:
-                seen_tx = True
-            elif seen_tx:
-                end_events.append(block_event.event)
-            else:
-                begin_events.append(block_event.event)
+        begin_events, end_events = split_block_events(result.events)
         senders = {vtx.tx_id: self._sender_member_id(vtx.sender) for vtx in result.txs}
         self.events.publish(events_for_block(result.header.height, result.receipts, begin_events, end_events, senders))
 

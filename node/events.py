@@ -48,6 +48,26 @@ class CommittedEvent:
         }
 
 
+def split_block_events(block_events: Iterable[Any]) -> tuple[list[Event], list[Event]]:
+    """Split a committed block's events into the time-driven step's and the end-of-block ones.
+
+    `block_events` are `node.chain.BlockEvent`s in execution order: those with a
+    `tx_id` belong to a transaction and are left out here, because
+    `events_for_block` rebuilds them from the receipts.
+    """
+    begin_events: list[Event] = []
+    end_events: list[Event] = []
+    seen_tx = False
+    for block_event in block_events:
+        if block_event.tx_id is not None:
+            seen_tx = True
+        elif seen_tx:
+            end_events.append(block_event.event)
+        else:
+            begin_events.append(block_event.event)
+    return begin_events, end_events
+
+
 def events_for_block(
     height: int,
     receipts: Sequence[Receipt],

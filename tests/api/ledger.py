@@ -28,8 +28,7 @@ from node.block import encode_proposal, payload_digest
 from node.chain import Chain, CommitResult
 from node.contracts import XinlianExecutor, queries
 from node.contracts.dates import local_date
-from node.events import CommittedEvent, EventBus, Subscription, events_for_block
-from node.execution import Event
+from node.events import CommittedEvent, EventBus, Subscription, events_for_block, split_block_events
 from node.genesis import Genesis, parse_genesis
 from node.mempool import Mempool
 from node.metrics import NodeMetrics
@@ -129,16 +128,7 @@ class LedgerBackend:
         return height
 
     def _publish(self, result: CommitResult) -> None:
-        begin_events: list[Event] = []
-        end_events: list[Event] = []
-        seen_tx = False
-        for block_event in result.events:
-            if block_event.tx_id is not None:
-                seen_tx = True
-            elif seen_tx:
-                end_events.append(block_event.event)
-            else:
-                begin_events.append(block_event.event)
+        begin_events, end_events = split_block_events(result.events)
         senders = {vtx.tx_id: self._members_by_client_key.get(vtx.sender, "") for vtx in result.txs}
         self.bus.publish(events_for_block(result.header.height, result.receipts, begin_events, end_events, senders))
 

@@ -110,3 +110,16 @@ def test_events_for_block_order() -> None:
     assert events[2].tx_id == "aa"
     assert all(event.height == 5 for event in events)
     assert events[0].to_wire()["tx_id"] is None
+
+
+def test_split_block_events_by_position():
+    from node.chain import BlockEvent
+    from node.events import split_block_events
+
+    def block_event(kind: str, tx_id: str | None) -> BlockEvent:
+        return BlockEvent(height=1, tx_id=tx_id, event=Event(type=kind, data={}))
+
+    events = [block_event("loan.overdue", None), block_event("loan.registered", "t1"), block_event("case.opened", None)]
+    begin_events, end_events = split_block_events(events)
+    assert [event.type for event in begin_events] == ["loan.overdue"]
+    assert [event.type for event in end_events] == ["case.opened"]
