@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -14,28 +14,8 @@ from node.client import XinlianApiError, XinlianClient
 from node.config import NodeConfig
 from node.daemon import Node, NodeStartError
 from node.keys import load_key_file
-from node.localnet import InitOptions, init_network
 from node.p2p import P2PNetwork
 from node.tx import compute_tx_id
-
-FAST = {"tick_ms": 10, "block_interval_ms": 10, "view_timeout_ticks": 50}
-
-
-@pytest.fixture
-def network(tmp_path: Path) -> tuple[Path, NodeConfig]:
-    # The contracts need a regulator member; only bank-1 validates, so one process forms the network.
-    configs = init_network(tmp_path / "net", InitOptions(nodes=2, roles=("bank", "regulator"), node_settings=FAST, validator_count=1))
-    return tmp_path / "net", configs[0]
-
-
-@pytest.fixture
-async def node(network: tuple[Path, NodeConfig]) -> AsyncIterator[Node]:
-    running = Node(network[1])
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 def client_for(network: tuple[Path, NodeConfig], node: Node) -> XinlianClient:
@@ -134,7 +114,6 @@ def test_node_rejects_key_of_other_member(network: tuple[Path, NodeConfig]) -> N
 
     with pytest.raises(NodeStartError, match="genesis lists"):
         Node(wrong_key)
-
 
 
 async def test_privacy_request_served_over_peer_link(network: tuple[Path, NodeConfig], node: Node) -> None:

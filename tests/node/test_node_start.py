@@ -13,15 +13,6 @@ from node.client import XinlianClient
 from node.config import NodeConfig
 from node.daemon import Node
 from node.keys import load_key_file
-from node.localnet import InitOptions, init_network
-
-FAST = {"tick_ms": 10, "block_interval_ms": 10, "view_timeout_ticks": 50}
-
-
-@pytest.fixture
-def network(tmp_path: Path) -> tuple[Path, NodeConfig]:
-    configs = init_network(tmp_path / "net", InitOptions(nodes=2, roles=("bank", "regulator"), node_settings=FAST, validator_count=1))
-    return tmp_path / "net", configs[0]
 
 
 def bank_client(directory: Path, node: Node) -> XinlianClient:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import AsyncIterator
 
 import nacl.signing
 import pytest
@@ -14,29 +13,9 @@ from node.client import QueryRejected, XinlianApiError, XinlianClient
 from node.config import NodeConfig
 from node.daemon import Node
 from node.keys import load_key_file
-from node.localnet import InitOptions, init_network
 from node.privacy.read_auth import Reader
 from node.report_access import ServedQueryLog, check_recorded_query
 from node.storage import LevelDBStore
-
-FAST = {"tick_ms": 10, "block_interval_ms": 10, "view_timeout_ticks": 50}
-
-
-@pytest.fixture
-def network(tmp_path: Path) -> tuple[Path, NodeConfig]:
-    # Only bank-1 validates, so one process forms the network. The regulator only signs transactions.
-    configs = init_network(tmp_path / "net", InitOptions(nodes=2, roles=("bank", "regulator"), node_settings=FAST, validator_count=1))
-    return tmp_path / "net", configs[0]
-
-
-@pytest.fixture
-async def node(network: tuple[Path, NodeConfig]) -> AsyncIterator[Node]:
-    running = Node(network[1])
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 def member_client(network: tuple[Path, NodeConfig], node: Node, member_id: str) -> XinlianClient:

@@ -11,7 +11,7 @@ from node.client import XinlianApiError, XinlianClient
 from node.config import NodeConfig
 from node.daemon import Node
 from node.keys import load_key_file
-from tests.node.test_daemon import client_for, network, node, subject  # noqa: F401  (fixtures)
+from tests.node.test_daemon import client_for, subject
 
 
 def regulator_client(network: tuple[Path, NodeConfig], node: Node) -> XinlianClient:
