@@ -6,10 +6,10 @@ annotated below and `_require_chain`, `_build_replica`, `_perform` and
 
 Catch-up has two paths. When the replica reports a `FetchRequest`, the node
 fetches the range and hands it back through `deliver_fetched`, and the replica
-checks every certificate. When the node finds a peer ahead and its own height
-stalled (at start, or after an outage), it pauses consensus, fetches blocks in
-ranges, checks each certificate with `verify_certified_block`, commits them,
-and then rebuilds the replica from its persisted records, exactly as a restart
+checks every certificate. The node also catches up by itself when a peer is
+ahead and its own height stalled (at start, or after an outage). It then pauses
+consensus and fetches blocks in ranges. It checks each certificate with
+`verify_certified_block`, commits the blocks, and then rebuilds the replica from its persisted records, exactly as a restart
 would. Both paths commit one block at a time and yield to the event loop after
 each, so the API and the peer links keep being served during a long catch-up.
 """
@@ -92,8 +92,8 @@ class CatchUpMixin:
     async def _wait_for_peers(self, timeout_s: float) -> None:
         assert self.network is not None
         deadline = time.monotonic() + timeout_s
-        wanted = len(self.network.peer_urls)
-        while len(self.network.connected_peers()) < wanted and time.monotonic() < deadline and not self._stopping.is_set():
+        expected_peers = len(self.network.peer_urls)
+        while len(self.network.connected_peers()) < expected_peers and time.monotonic() < deadline and not self._stopping.is_set():
             await asyncio.sleep(0.05)
 
     async def _probe_peers(self) -> None:

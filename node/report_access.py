@@ -178,7 +178,7 @@ def check_recorded_query(
 ) -> dict[str, Any]:
     """Check the recorded query behind a report read and return where it is recorded. Raises ApiError.
 
-    `pending` tells whether the node's mempool still contains `query_tx_id`. It
+    `pending` is true when the node's mempool still contains `query_tx_id`. It
     only changes the reason given in the `query_not_recorded` details.
     """
     if query_tx_id is None:

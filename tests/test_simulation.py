@@ -15,7 +15,7 @@ import pytest
 
 from consensus import CertifiedBlock, Commit, CommitCertificate, Ed25519Signer, Prepare, sign_message
 from tests.sim.checkers import SafetyChecker, SimulationFailure
-from tests.sim.cluster import CHAIN_ID, SHARED_VERIFIER, Cluster, SimulationConfig, run_simulation
+from tests.sim.cluster import CHAIN_ID, Cluster, SimulationConfig, run_simulation
 from tests.sim.faults import FAULT_NAMES, FaultSpecError, format_faults, parse_faults
 from tests.sim.network import NetworkConfig, SimNetwork
 from tests.sim.store import DurableStore

@@ -43,7 +43,7 @@ def _applicable_mandates(state: Any, loan: dict[str, Any], date: str) -> list[di
 
 
 def next_case_open_date(state: Any, loan: dict[str, Any], overdue_since: str, today: str) -> str | None:
-    """The date the loan's DPD reaches the lowest start threshold of a mandate covering it, if later than today."""
+    """Return the date the loan's DPD reaches the lowest start threshold of its mandates, if later than today."""
     if loan["case_id"] is not None:
         return None
     dates = [add_days(overdue_since, m["start_dpd"]) for m in _applicable_mandates(state, loan, today)]

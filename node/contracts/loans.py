@@ -256,8 +256,8 @@ def restructure_loan(tc: TxContext, payload: LoanRestructurePayload) -> None:
     if planned != remaining:
         fail("schedule_mismatch", outstanding_principal=remaining, schedule_principal=planned)
     record_peak_dpd(tc, loan)
-    # Close out every unpaid instalment at what was paid on it; its unpaid interest and
-    # costs move into the plan's first instalment, its unpaid principal into the plan.
+    # Close out every unpaid instalment at what was paid on it. Its unpaid interest and
+    # costs move into the plan's first instalment, and its unpaid principal into the plan.
     carried_interest = sum(unpaid(item, "interest") for item in loan["instalments"])
     carried_costs = sum(unpaid(item, "costs") for item in loan["instalments"])
     kept = []

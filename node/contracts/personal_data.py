@@ -15,8 +15,8 @@ digits) and flags a run that is:
   country code `86` in front;
 - a bank card number: 16 to 19 digits that pass the Luhn check.
 
-A string of at least 16 lowercase hex characters with at least one letter
-(a key, a hash, a signature or a random nonce) is an opaque token and is not
+A string of at least 16 lowercase hex characters with at least one letter is
+an opaque token: a key, a hash, a signature or a random nonce. It is not
 scanned, because its digit runs are random and would give false positives.
 
 NOTE: numbers split by spaces or dashes ("138 0013 8000") and encoded text
@@ -43,7 +43,7 @@ _MOBILE = re.compile(r"1[3-9][0-9]{9}")
 
 @dataclass(frozen=True)
 class PersonalDataFinding:
-    """Where personal data was found: the field path (`nonce` or `payload.<path>`) and what it looks like."""
+    """Location and kind of a personal number: the field path (`nonce` or `payload.<path>`) and what it looks like."""
 
     field: str
     kind: str

@@ -18,7 +18,7 @@ from node.contracts.context import TxContext, TxRoute, route
 from node.contracts.disputes import require_no_open_dispute
 from node.contracts.errors import fail
 from node.contracts.credit import require_notice
-from node.contracts.loans import COMPONENTS, creditor_loan, outstanding, record_peak_dpd, save_loan, unpaid
+from node.contracts.loans import creditor_loan, outstanding, record_peak_dpd, save_loan, unpaid
 from node.contracts.models import DateText, Fen, Payload, PositiveFen, RecordId, ReasonCode, Hex64
 
 

@@ -1,6 +1,6 @@
 """A replica that missed a view change rejoins from normal-case traffic of the higher view."""
 
-from consensus import Commit, NewView, PrePrepare, Prepare, ViewChange
+from consensus import Commit, PrePrepare, Prepare, ViewChange
 from consensus.records import VIEW_KEY
 from tests.consensus.harness import SIGNERS, Cluster, resign
 

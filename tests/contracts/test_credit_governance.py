@@ -1,8 +1,6 @@
 import ast
 import pathlib
 
-import pytest
-
 from node.contracts.errors import CATALOGUE, message_for
 from node.contracts.queries import consent_active, consent_state, credit_report
 from tests.contracts.harness import SUBJECT, SUBJECT_KEY, Chain, key_of, member, ms_at, register_loan, setup_subject

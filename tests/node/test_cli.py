@@ -157,7 +157,8 @@ def test_readme_network_flow(tmp_path: Path) -> None:
         for member_id, row in rows.items():
             assert row[1].isdigit(), row  # the pid of a running node
             assert row[2] == api_urls[member_id], row
-            assert row[3].isdigit() and row[4].isdigit(), row
+            assert row[3].isdigit(), row  # height
+            assert row[4].isdigit(), row  # view
             assert row[6] == "4/4", row
             assert row[7] in ("no", "yes"), row
 
