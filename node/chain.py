@@ -38,7 +38,7 @@ from node.block import (
     payload_digest,
     tx_root,
 )
-from node.canonical import CanonicalError, canonical_bytes, parse_json
+from node.canonical import CanonicalError, canonical_bytes, parse_json, parse_trusted
 from node.execution import BlockContext, BlockResult, ContractError, Event, Executor, Receipt, ValidatorUpdate
 from node.genesis import Genesis, genesis_hash
 from node.merkle import MerkleProof
@@ -493,7 +493,7 @@ class Chain:
 
     def get_header(self, height: int) -> BlockHeader | None:
         raw = self._store.get(_height_key(b"h", height))
-        return BlockHeader.from_dict(parse_json(raw)) if raw is not None and height <= self._head.height else None
+        return BlockHeader.from_dict(parse_trusted(raw)) if raw is not None and height <= self._head.height else None
 
     def get_block(self, height: int) -> StoredBlock | None:
         """Return block `height` as certified, or None for genesis, a future height or a missing block."""
@@ -503,7 +503,7 @@ class Chain:
         payload = self._store.get(_height_key(b"p", height))
         if meta_raw is None or payload is None:
             return None
-        meta = parse_json(meta_raw)
+        meta = parse_trusted(meta_raw)
         return StoredBlock(seq=meta["seq"], view=meta["view"], digest=meta["digest"], payload=payload, certificate=meta["certificate"])
 
     def get_certificate(self, height: int) -> dict[str, Any] | None:
@@ -515,23 +515,23 @@ class Chain:
         block = self.get_block(height)
         if block is None or block.payload == NULL_PAYLOAD:
             return []
-        value = parse_json(block.payload)
+        value = parse_trusted(block.payload)
         return list(value.get("txs", [])) if isinstance(value, dict) else []
 
     def get_receipts(self, height: int) -> list[dict[str, Any]]:
         raw = self._store.get(_height_key(b"r", height))
-        return parse_json(raw) if raw is not None and height <= self._head.height else []
+        return parse_trusted(raw) if raw is not None and height <= self._head.height else []
 
     def get_events(self, height: int) -> list[dict[str, Any]]:
         """Return the stored events of block `height`: dicts with tx_id, type, data and members."""
         raw = self._store.get(_height_key(b"e", height))
-        return parse_json(raw) if raw is not None and height <= self._head.height else []
+        return parse_trusted(raw) if raw is not None and height <= self._head.height else []
 
     def get_tx(self, tx_id: str) -> TxLocation | None:
         raw = self._store.get(_TX_INDEX + tx_id.encode("utf-8"))
         if raw is None:
             return None
-        location = parse_json(raw)
+        location = parse_trusted(raw)
         receipts = self.get_receipts(location["height"])
         return TxLocation(height=location["height"], index=location["index"], receipt=receipts[location["index"]])
 

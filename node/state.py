@@ -24,7 +24,7 @@ import heapq
 import sys
 from typing import Any, Iterator, Mapping
 
-from node.canonical import canonical_bytes, parse_json
+from node.canonical import canonical_bytes, parse_trusted
 from node.merkle import EMPTY_HASHES, TREE_DEPTH, MerkleProof, bucket_hash, bucket_of, node_hash, value_hash
 from node.storage import KeyValueStore, WriteOp
 
@@ -103,7 +103,7 @@ class StateStore:
             siblings=tuple(siblings),
         )
         raw = self.get_bytes(key)
-        return (parse_json(raw) if raw is not None else None), proof
+        return (parse_trusted(raw) if raw is not None else None), proof
 
     def compute_updates(self, changes: Mapping[str, bytes | None]) -> tuple[list[WriteOp], str]:
         """Turn changes (key -> canonical value bytes, or None to delete) into write ops and the new root.
@@ -170,12 +170,12 @@ class _ReadableState:
     def get(self, key: str) -> Any | None:
         """Return a fresh copy of the value at `key`, or None; changing it does not change state."""
         raw = self.get_bytes(key)
-        return parse_json(raw) if raw is not None else None
+        return parse_trusted(raw) if raw is not None else None
 
     def scan(self, prefix: str, start: str | None = None, end: str | None = None) -> Iterator[tuple[str, Any]]:
         """Yield (key, value) for keys with `prefix`, ascending, within [start, end); start and end are whole keys."""
         for key, raw in self.scan_bytes(prefix, start, end):
-            yield key, parse_json(raw)
+            yield key, parse_trusted(raw)
 
     def child(self) -> "WorkingState":
         return WorkingState(self)
