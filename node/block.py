@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
-from node.canonical import CanonicalError, canonical_bytes, parse_json, sha256_hex
+from node.canonical import CanonicalError, canonical_bytes, canonical_bytes_of_checked, parse_json, sha256_hex
 from node.contracts.personal_data import find_in_transaction
 from node.tx import TX_EXPIRY_WINDOW_MS, TxError, TxVerifier, VerifiedTransaction, check_expiry
 
@@ -67,17 +67,27 @@ def decode_proposal(
     verifier: TxVerifier,
     block_tx_max: int = BLOCK_TX_MAX,
     block_size_max_bytes: int = BLOCK_SIZE_MAX_BYTES,
+    parsed: Any = None,
 ) -> Proposal:
-    """Decode a non-null payload and verify every transaction's encoding and signature. Raises BlockError."""
+    """Decode a non-null payload and verify every transaction's encoding and signature. Raises BlockError.
+
+    `parsed` is `parse_json(payload)` when the caller has it. A payload that
+    decoded before on this node comes from the verifier's cache, so the
+    proposal check and the block's execution decode it once.
+    """
     if len(payload) > block_size_max_bytes:
         raise BlockError("block_too_large", f"payload is {len(payload)} bytes, the maximum is {block_size_max_bytes}")
+    cache_key = (payload_digest(payload), block_tx_max, block_size_max_bytes)
+    cached = verifier.cached_proposal(cache_key)
+    if cached is not None:
+        return cast(Proposal, cached)
     try:
-        value = parse_json(payload)
+        value = parse_json(payload) if parsed is None else parsed
     except CanonicalError as exc:
         raise BlockError("invalid_payload", f"payload is not strict JSON: {exc}") from None
     if not isinstance(value, dict) or set(value) != _PROPOSAL_FIELDS:
         raise BlockError("invalid_payload", f"payload must be an object with exactly the fields {sorted(_PROPOSAL_FIELDS)}")
-    if canonical_bytes(value) != payload:
+    if canonical_bytes_of_checked(value) != payload:
         raise BlockError("invalid_payload", "payload is not in canonical encoding")
     height, timestamp_ms, proposer, envelopes = value["height"], value["timestamp_ms"], value["proposer"], value["txs"]
     if type(height) is not int or height < 1:
@@ -93,10 +103,12 @@ def decode_proposal(
     txs = []
     for index, envelope in enumerate(envelopes):
         try:
-            txs.append(verifier.verify(envelope))
+            txs.append(verifier.verify_checked(envelope))
         except TxError as exc:
             raise BlockError("invalid_tx", f"transaction {index} is invalid: {exc.code}: {exc}") from None
-    return Proposal(height=height, timestamp_ms=timestamp_ms, proposer=proposer, txs=tuple(txs))
+    proposal = Proposal(height=height, timestamp_ms=timestamp_ms, proposer=proposer, txs=tuple(txs))
+    verifier.remember_proposal(cache_key, proposal)
+    return proposal
 
 
 def check_proposal(

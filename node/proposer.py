@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING
 
 from consensus import quorum_size
-from node.block import check_proposal, encode_proposal
+from node.block import BlockError, check_proposal, decode_proposal, encode_proposal
 from node.canonical import CanonicalError, parse_json
 from node.contracts.dates import local_day_number
 
@@ -93,17 +93,27 @@ class ProposerMixin:
         """Verify the signatures of a proposal's transactions this node has not seen, in the pool when they are many.
 
         The replica's `validate_payload` (check_proposal) runs synchronously on the
-        event loop. Verifying first puts every result in the verifier's cache, so
-        check_proposal and Chain.commit check no signature themselves. A payload
-        that does not decode is left to check_proposal to reject.
+        event loop. Verifying the unseen transactions first puts their results in
+        the verifier's cache, and decoding the payload here puts the decoded
+        proposal there too, so check_proposal and Chain.commit neither check a
+        signature nor parse the payload again. A payload that does not decode is
+        left to check_proposal to reject.
         """
         try:
             value = parse_json(payload)
         except CanonicalError:
             return
         envelopes = value.get("txs") if isinstance(value, dict) else None
-        if isinstance(envelopes, list) and len(envelopes) <= self.genesis.limits.block_tx_max:
-            await self.tx_verifier.verify_many_async(envelopes, pool=self.verify_pool)
+        limits = self.genesis.limits
+        if not isinstance(envelopes, list) or len(envelopes) > limits.block_tx_max:
+            return
+        unseen = [envelope for envelope in envelopes if not self.tx_verifier.is_known(envelope)]
+        if unseen:
+            await self.tx_verifier.verify_many_async(unseen, pool=self.verify_pool)
+        try:
+            decode_proposal(payload, self.tx_verifier, limits.block_tx_max, limits.block_size_max_bytes, parsed=value)
+        except BlockError:
+            return
 
     def _maybe_propose(self) -> None:
         replica = self.replica

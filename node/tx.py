@@ -22,7 +22,7 @@ import nacl.exceptions
 import nacl.signing
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from node.canonical import CanonicalError, canonical_bytes, parse_json, sha256_hex
+from node.canonical import CanonicalError, canonical_bytes, canonical_bytes_of_checked, parse_json, sha256_hex
 from node.execution import Transaction
 
 logger = logging.getLogger("xinlian.tx")
@@ -32,6 +32,12 @@ TX_SIZE_MAX_BYTES = 64 * 1024
 # A transaction is valid only while block_time < expires_at <= block_time + this window.
 TX_EXPIRY_WINDOW_MS = 60 * 60 * 1000
 SIGNATURE_CACHE_SIZE_MAX = 100_000
+# Verified transactions kept by tx_id (a few blocks' worth), so a proposal or a block that carries
+# a transaction this node admitted costs a hash lookup instead of a second field check.
+VERIFIED_CACHE_SIZE_MAX = 20_000
+# Decoded proposals kept by payload digest, because the PRE-PREPARE, the proposal check and the
+# block's execution all decode the same payload on one node.
+PROPOSAL_CACHE_SIZE_MAX = 8
 # Uncached signatures in one batch from which verify_many hands them to a pool. An ed25519 check
 # costs tens of microseconds, so smaller batches cost less inline than the pickling round trip.
 POOL_BATCH_THRESHOLD = 128
@@ -191,6 +197,8 @@ class TxVerifier:
         self.expiry_window_ms = expiry_window_ms
         self._cache_size_max = cache_size_max
         self._signature_valid: OrderedDict[str, bool] = OrderedDict()
+        self._verified: OrderedDict[str, VerifiedTransaction] = OrderedDict()
+        self._proposals: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
         self._cache_lock = threading.Lock()  # the daemon may verify from worker threads
         self.signature_checks = 0  # number of ed25519 verifications actually run
 
@@ -211,7 +219,40 @@ class TxVerifier:
         checks expiry against the block time later.
         """
         parsed = self._parse_envelope(envelope, now_ms)
-        return self._finish(parsed, self._check_signature(parsed.tx_id, parsed.body, parsed.sender, parsed.signature))
+        return self._finish(parsed, self._check_signature(parsed))
+
+    def verify_checked(self, envelope: Any) -> VerifiedTransaction:
+        """Verify an envelope taken from a value `parse_json` returned (a proposal's), without expiry. Raises TxError.
+
+        Such an envelope is known to have a canonical form, so its bytes are
+        encoded without a second check, and a transaction this node verified
+        before comes from the cache by its tx_id.
+        """
+        if isinstance(envelope, dict):
+            encoded = canonical_bytes_of_checked(envelope)
+            with self._cache_lock:
+                cached = self._verified.get(sha256_hex(encoded))
+            if cached is not None and cached.encoded == encoded:
+                return cached
+        return self.verify(envelope)
+
+    def is_known(self, envelope: Any) -> bool:
+        """Check whether an envelope of a parsed proposal is a transaction this node verified (see verify_checked)."""
+        if not isinstance(envelope, dict):
+            return False
+        with self._cache_lock:
+            return sha256_hex(canonical_bytes_of_checked(envelope)) in self._verified
+
+    def cached_proposal(self, key: tuple[str, int, int]) -> Any:
+        """Return the proposal node.block.decode_proposal decoded for (payload digest, limits), or None."""
+        with self._cache_lock:
+            return self._proposals.get(key)
+
+    def remember_proposal(self, key: tuple[str, int, int], proposal: Any) -> None:
+        with self._cache_lock:
+            self._proposals[key] = proposal
+            if len(self._proposals) > PROPOSAL_CACHE_SIZE_MAX:
+                self._proposals.popitem(last=False)
 
     def verify_many(
         self,
@@ -269,7 +310,7 @@ class TxVerifier:
             parsed.append(item)
             if item.tx_id not in queued and not self.signature_cached(item.tx_id):
                 queued.add(item.tx_id)
-                pending.append((item.tx_id, item.sender, signing_bytes(item.body), item.signature))
+                pending.append((item.tx_id, item.sender, item.message, item.signature))
         return parsed, pending
 
     def _finish_batch(self, parsed: list["_ParsedEnvelope | TxError"]) -> list[VerifiedTransaction | TxError]:
@@ -279,7 +320,7 @@ class TxVerifier:
                 results.append(item)
                 continue
             try:
-                results.append(self._finish(item, self._check_signature(item.tx_id, item.body, item.sender, item.signature)))
+                results.append(self._finish(item, self._check_signature(item)))
             except TxError as exc:
                 results.append(exc)
         return results
@@ -328,16 +369,22 @@ class TxVerifier:
             expires_at=body.expires_at,
             payload=parsed.envelope["body"]["payload"],
         )
-        return VerifiedTransaction(tx=tx, envelope=parsed.envelope, encoded=parsed.encoded)
+        verified = VerifiedTransaction(tx=tx, envelope=parsed.envelope, encoded=parsed.encoded)
+        with self._cache_lock:
+            self._verified[parsed.tx_id] = verified
+            if len(self._verified) > VERIFIED_CACHE_SIZE_MAX:
+                self._verified.popitem(last=False)
+        return verified
 
-    def _check_signature(self, tx_id: str, body: dict[str, Any], sender: str, signature_hex: str) -> bool:
+    def _check_signature(self, parsed: "_ParsedEnvelope") -> bool:
+        tx_id = parsed.tx_id
         with self._cache_lock:
             cached = self._signature_valid.get(tx_id)
             if cached is not None:
                 self._signature_valid.move_to_end(tx_id)
                 return cached
             self.signature_checks += 1
-        valid = _signature_valid(sender, signing_bytes(body), signature_hex)
+        valid = _signature_valid(parsed.sender, parsed.message, parsed.signature)
         with self._cache_lock:
             self._signature_valid[tx_id] = valid
             if len(self._signature_valid) > self._cache_size_max:
@@ -357,6 +404,21 @@ class _ParsedEnvelope:
     @property
     def body(self) -> dict[str, Any]:
         return self.envelope["body"]
+
+    @property
+    def message(self) -> bytes:
+        """The signed bytes, cut from the envelope's canonical bytes.
+
+        The envelope has exactly the keys body and signature (the model forbids
+        others) and keys sort by code point, so its encoding is
+        `{"body":<canonical body>,"signature":"<128 hex>"}` and the body's
+        canonical bytes need not be encoded a second time.
+        """
+        tail = b',"signature":"' + self.model.signature.encode("ascii") + b'"}'
+        head = b'{"body":'
+        if not (self.encoded.startswith(head) and self.encoded.endswith(tail)):
+            return signing_bytes(self.body)
+        return TX_SIGNATURE_PREFIX + self.encoded[len(head) : len(self.encoded) - len(tail)]
 
     @property
     def sender(self) -> str:
