@@ -39,6 +39,9 @@ _CHECK_WEIGHTS = tuple(pow(2, 17 - position, 11) for position in range(17))
 _CHECK_CHARACTERS = "10X98765432"
 _OPAQUE_TOKEN = re.compile(r"(?=[0-9a-f]*[a-f])[0-9a-f]{16,}")
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
+# The shortest personal number is 11 digits. `\d` matches the same Unicode digits as str.isdecimal,
+# so a string without such a run contains none, and most strings are passed over at C speed.
+_LONG_DIGIT_RUN = re.compile(r"\d{11}")
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def classify_digit_run(digits: str, following: str = "") -> str | None:
 
 def classify_text(text: str) -> str | None:
     """Return the kind of the first personal number in `text`, or None."""
-    if _OPAQUE_TOKEN.fullmatch(text):
+    if _LONG_DIGIT_RUN.search(text) is None or _OPAQUE_TOKEN.fullmatch(text):
         return None
     for digits, following in _digit_runs(text):
         kind = classify_digit_run(digits, following)
@@ -153,4 +156,22 @@ def find_in_transaction(nonce: str, payload: Any) -> PersonalDataFinding | None:
     kind = classify_text(nonce)
     if kind is not None:
         return PersonalDataFinding("nonce", kind)
+    if not _has_long_digit_run(payload):
+        return None
     return find_personal_data(payload, "payload")
+
+
+def _has_long_digit_run(value: Any) -> bool:
+    """Return whether any string in a JSON value, dictionary keys included, has a run of 11 digits."""
+    if isinstance(value, str):
+        return _scanned(value)
+    if isinstance(value, list):
+        return any(_has_long_digit_run(item) for item in value)
+    if isinstance(value, dict):
+        return any((isinstance(key, str) and _scanned(key)) or _has_long_digit_run(item) for key, item in value.items())
+    return False
+
+
+def _scanned(text: str) -> bool:
+    """Return whether classify_text would look at the digit runs of `text` (opaque tokens are passed over)."""
+    return _LONG_DIGIT_RUN.search(text) is not None and _OPAQUE_TOKEN.fullmatch(text) is None
