@@ -47,9 +47,12 @@ class Admission:
         executor: Executor,
         now_ms: Callable[[], int],
         pool: Callable[[], concurrent.futures.Executor | None] = lambda: None,
+        on_admitted: Callable[[], None] = lambda: None,
     ) -> None:
         self._chain = chain
         self._pool = pool
+        # Called once per batch that added a transaction, so the primary can propose without waiting for a tick.
+        self._on_admitted = on_admitted
         self.mempool = mempool
         self.verifier = verifier
         self.executor = executor
@@ -70,7 +73,11 @@ class Admission:
         The per-envelope checks that follow then run no ed25519 check.
         """
         verified = await self.verifier.verify_many_async(envelopes, now_ms=self.now_ms(), pool=self._pool())
-        return [self._admit_checked(envelope, from_peer, result) for envelope, result in zip(envelopes, verified)]
+        admitted_before = self.admitted_total
+        results = [self._admit_checked(envelope, from_peer, result) for envelope, result in zip(envelopes, verified)]
+        if self.admitted_total != admitted_before:
+            self._on_admitted()
+        return results
 
     def _admit_checked(self, envelope: Any, from_peer: bool, verified: VerifiedTransaction | TxError | None) -> SubmitResult:
         tx_id = _tx_id_or_none(envelope)

@@ -85,7 +85,9 @@ class NodeConfig(_Strict):
     clock: ClockConfig = ClockConfig()
     language: Literal["zh-CN", "en"] = "zh-CN"
     limits: LimitsConfig = LimitsConfig()
-    block_interval_ms: int = Field(default=200, ge=1)  # max wait before a partial block is proposed
+    # Max wait before a partial block is proposed. With 0 the primary proposes as soon as a transaction is
+    # ready and the previous block is committed. Transactions that arrive meanwhile make the next block.
+    block_interval_ms: int = Field(default=0, ge=0)
     block_tx_max: int = Field(default=500, ge=1)
     # With no transactions pending, the primary proposes an empty block once the head is this much chain
     # time old, or once the local date has changed since the head, so the contracts' time step runs.

@@ -43,6 +43,8 @@ class ConsensusDriverMixin:
     syncing: bool
     consensus_dropped: int
     _stopping: asyncio.Event
+    # True while a call of _do_requested_work is scheduled on the event loop.
+    _work_requested: bool = False
 
     async def _on_consensus_message(self, peer: str, body: Any) -> None:
         if self.syncing or self.replica is None:
@@ -88,8 +90,37 @@ class ConsensusDriverMixin:
         self._perform(self.replica.tick(self.has_pending_work()))
         self._maybe_propose()
 
+    def _request_work(self) -> None:
+        """Flush gossip and let the primary propose in the next turn of the event loop, not at the next tick.
+
+        Admission calls it when a batch added transactions, and `_perform` when
+        blocks were committed. Many calls within one turn schedule one run.
+        """
+        if self._work_requested or self._stopping.is_set():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # restored work before start has no loop yet, and the first tick does the work
+        self._work_requested = True
+        loop.call_soon(self._do_requested_work)
+
+    def _do_requested_work(self) -> None:
+        self._work_requested = False
+        if self._stopping.is_set():
+            return
+        try:
+            self._flush_gossip()
+            if not self.syncing and self.replica is not None:
+                self._maybe_propose()
+        except Exception:
+            # This is the broken invariant a tick would meet, so stop rather than run on in an unknown state.
+            self.log.exception("proposing failed, so the node stops")
+            self._stopping.set()
+
     def _flush_gossip(self) -> None:
-        assert self.admission is not None and self.network is not None
+        if self.admission is None or self.network is None:
+            return
         for batch in self.admission.take_gossip():
             self.network.broadcast(TOPIC_TXS, {"transactions": batch})
 
@@ -99,6 +130,7 @@ class ConsensusDriverMixin:
         replica = self.replica
         assert replica is not None
         queue: deque[Output] = deque([first])
+        committed = False
         while queue:
             out = queue.popleft()
             if out.persist:
@@ -107,6 +139,7 @@ class ConsensusDriverMixin:
                 self._send_consensus(recipient, message)
             for block in out.committed:
                 queue.append(self._execute_committed(block))
+                committed = True
             if out.view_changed is not None:
                 requeued = self.mempool.requeue_in_flight()
                 self.log.info("entered view", extra={"fields": {"new_view": out.view_changed, "primary": self._member_id(replica.primary), "requeued_txs": requeued}})
@@ -114,6 +147,8 @@ class ConsensusDriverMixin:
                 self.log.debug("stable checkpoint", extra={"fields": {"seq": out.stable_checkpoint}})
             if out.fetch is not None:
                 self._start_fetch(out.fetch.from_seq, out.fetch.to_seq, out.fetch.hint_peers)
+        if committed:
+            self._request_work()  # the next block can be proposed now
 
     def _send_consensus(self, recipient: str | None, message: Any) -> None:
         network = self.network

@@ -145,7 +145,13 @@ class Node(ConsensusDriverMixin, ProposerMixin, BlockCommitMixin, CatchUpMixin):
         self.chain = Chain(self._store, self.genesis, self.executor, self.tx_verifier)
         self._reconcile_erasures()
         self.admission = Admission(
-            lambda: self._require_chain(), self.mempool, self.tx_verifier, self.executor, self.clock.now_ms, pool=lambda: self.verify_pool
+            lambda: self._require_chain(),
+            self.mempool,
+            self.tx_verifier,
+            self.executor,
+            self.clock.now_ms,
+            pool=lambda: self.verify_pool,
+            on_admitted=self._request_work,
         )
         # A restored replica hands back the work it still owes (committed blocks not yet
         # executed, messages to resend) with the output of its first input, the first tick.
