@@ -197,11 +197,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=REPEATS_MIN, help=f"runs per figure (at least {REPEATS_MIN})")
     parser.add_argument("--cache-dir", type=Path, default=BOOK_CACHE_DIR_DEFAULT, help="where loaded books are kept between runs")
     parser.add_argument("--out", type=Path, default=OUT_DIR_DEFAULT, help="directory for book_size.json")
+    parser.add_argument("--run-id", default=None, help="id shared by all results of one run_all invocation (default: this run's start time)")
     args = parser.parse_args()
     machine = machine_info()
+    measured_at = utc_timestamp()
     result = {
         "benchmark": "book_size",
-        "measured_at": utc_timestamp(),
+        "run_id": args.run_id or measured_at,
+        "measured_at": measured_at,
         "command": command_line(),
         "machine": machine,
         "due_today_count": DUE_TODAY_COUNT,

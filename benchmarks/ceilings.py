@@ -88,15 +88,17 @@ def synced_batch_rate(tx_bytes: bytes, batches: int) -> float:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def measure(quick: bool) -> dict[str, Any]:
+def measure(quick: bool, run_id: str | None = None) -> dict[str, Any]:
     envelope, key = sample_envelope()
     tx_bytes = canonical_bytes(envelope)
     repeats = 3 if quick else 5
     scale = 1 if quick else 4
     verify = repeat_many(lambda: verify_rate(envelope, key, 5_000 * scale), repeats)
+    measured_at = utc_timestamp()
     result = {
         "benchmark": "ceilings",
-        "measured_at": utc_timestamp(),
+        "run_id": run_id or measured_at,
+        "measured_at": measured_at,
         "command": command_line(),
         "machine": machine_info(),
         "sample_tx": {"type": "loan.register", "instalments": 24, "envelope_bytes": len(tx_bytes)},
@@ -121,8 +123,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations and 3 repeats instead of 5")
     parser.add_argument("--out", type=Path, default=OUT_DIR_DEFAULT, help="directory for ceilings.json")
+    parser.add_argument("--run-id", default=None, help="id shared by all results of one run_all invocation (default: this run's start time)")
     args = parser.parse_args()
-    result = measure(args.quick)
+    result = measure(args.quick, args.run_id)
     path = write_result(args.out, "ceilings", result)
     print(f"wrote {path}")
     print(f"ed25519 verify per CPU second (median): {result['ed25519_verify_per_s']['per_cpu_s']['median']:.0f}")

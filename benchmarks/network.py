@@ -1,37 +1,39 @@
-"""Throughput, commit latency and view change of an n-validator Xinlian network on 127.0.0.1.
+"""Throughput, commit latency, messages per block, view change and catch-up of an n-validator Xinlian network on 127.0.0.1.
 
 The network is created and started with the documented CLI (`xinlian network
-init/up/down`); load goes through node/client.py to every node in turn. All
-transactions are signed before the clock starts. Senders are the client keys of
-the n - 1 banks (the last member is the regulator). Each subject contributes, in
-one batch to one node so their order holds: subject.register, consent.grant
-(data_sharing, with evidence), loan.register (12-36 instalments) and
-repayment.record.
+init/up/down`); load goes through node/client.py to every node in turn. Each
+run's transactions are signed just before it starts, in a process pool (see
+presign.py), so no measured window waits for signing. Senders are the
+client keys of the n - 1 banks (the last member is the regulator). Each subject
+contributes, in one batch to one node so their order holds: subject.register,
+consent.grant (data_sharing, with evidence), loan.register (12-36 instalments)
+and repayment.record.
 
 Modes:
 - closed loop: at most C transactions in flight, sent in batches of up to 100;
-  committed tx/s over the steady window and latency p50/p95/p99;
+  committed tx/s over the steady window, latency p50/p95/p99, and messages per
+  committed block from every node's /metrics counters;
 - open loop: a fixed rate (50 tx/s), one transaction per request, for latency at light load;
 - view change: under closed-loop load, SIGKILL the primary's process and time
   from the kill to the next committed transaction seen on another node;
 - catch-up: stop one node, load the others until they are N blocks ahead,
   restart it and time until it reports their height.
+- scaling: further networks (n = 7, 10) with the closed loop only, no faults.
 
 Commit time is when a `tx.committed` event for the tx_id arrives on the event
 websocket of the first node, so latency includes the event push to the client.
 
 Usage: .venv/bin/python benchmarks/network.py [--nodes 4] [--concurrency 10 100] [--window-s 20]
+           [--scaling-nodes 7 10 --scaling-concurrency 1000] [--run-id ID]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import logging
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -48,8 +50,8 @@ from node import localnet
 from node.client import XinlianApiError, XinlianClient
 from node.config import load_config
 from node.keys import load_key_file
-from node.tx import sign_transaction
-from workload import consent_grant_payload, loan_register_payload, repayment_payload, subject_register_payload
+from node_metrics import Snapshot, fetch_metrics, per_block, take_snapshot
+from presign import SignedLoad, new_pool, plan_for, sign_in_pool
 
 logger = logging.getLogger("xinlian.bench.network")
 
@@ -59,11 +61,15 @@ WARMUP_S = 5
 READY_TIMEOUT_S = 60
 DRAIN_TIMEOUT_S = 30
 LIGHT_LOAD_TX_PER_S = 50
-CLOSED_LOOP_SUBJECTS_PER_S = 125  # 500 transactions per second of run; more than the 4-node network commits here
+# The closed loop signs enough for this rate over warm-up plus window. A loop with C in flight
+# cannot exceed C / COMMIT_LATENCY_MIN_S, so small concurrencies sign less.
+CLOSED_LOOP_TX_PER_S_MAX = 3_000
+COMMIT_LATENCY_MIN_S = 0.01
 VIEW_CHANGE_CONCURRENCY = 100
-CATCH_UP_CONCURRENCY = 20  # small blocks, so 10,000 blocks need fewer pre-signed transactions
+# Two subjects in flight keep the next block's transactions ready when a block commits, while
+# blocks stay small. So 10,000 blocks need at most 10,000 x 8 pre-signed transactions.
+CATCH_UP_CONCURRENCY = 8
 CATCH_UP_TIMEOUT_S = 1_800
-CHINA_UTC_OFFSET = dt.timezone(dt.timedelta(hours=8))
 
 
 @dataclass
@@ -73,6 +79,9 @@ class Network:
     api_urls: list[str]
     bank_keys: list[Any]
     pids: dict[str, int] = field(default_factory=dict)
+
+    def bank_seeds(self) -> list[bytes]:
+        return [key.seed for key in self.bank_keys]
 
 
 def cli(*arguments: str) -> str:
@@ -147,29 +156,34 @@ def _connected_peers(status: dict[str, Any]) -> int:
     return sum(1 for peer in peers if isinstance(peer, dict) and peer.get("connected"))
 
 
-def presign(network: Network, subject_count: int, first_subject: int) -> list[list[dict[str, Any]]]:
-    """Sign, per subject, its four transactions; returns one list (a batch unit) per subject."""
-    today = dt.datetime.now(CHINA_UTC_OFFSET).date()
-    start_date = (today - dt.timedelta(days=10)).isoformat()
-    expires_at = int(time.time() * 1000) + 50 * 60 * 1000
-    rng = random.Random(first_subject)
-    units = []
-    for index in range(first_subject, first_subject + subject_count):
-        key = network.bank_keys[index % len(network.bank_keys)]
-        bank_id = f"bank-{index % len(network.bank_keys) + 1}"
-        loan = loan_register_payload(index, index, start_date, rng)
-        bodies = [
-            ("subject.register", subject_register_payload(index)),
-            ("consent.grant", consent_grant_payload(index, bank_id, (today + dt.timedelta(days=365)).isoformat())),
-            ("loan.register", loan),
-            ("repayment.record", repayment_payload(index, 1, loan["schedule"][0]["interest"] + 100, today.isoformat())),
-        ]
-        unit = []
-        for number, (tx_type, payload) in enumerate(bodies):
-            body = {"chain_id": network.chain_id, "type": tx_type, "nonce": f"b{index}-{number}", "expires_at": expires_at, "payload": payload}
-            unit.append(sign_transaction(key.signing_key, body))
-        units.append(unit)
-    return units
+async def presign(network: Network, subject_count: int, first_subject: int, pool: Any) -> SignedLoad:
+    """Sign `subject_count` units (a subject's four transactions) in the process pool."""
+    signed = await sign_in_pool(pool, plan_for(network.chain_id, network.bank_seeds()), first_subject, subject_count)
+    logger.info("signed %d transactions in %.1f s", signed.transactions, signed.seconds)
+    return signed
+
+
+class WindowProbe:
+    """Snapshots every node's /metrics and CPU time when the measured window starts and when it ends."""
+
+    def __init__(self, network: Network, session: aiohttp.ClientSession) -> None:
+        self.network = network
+        self.session = session
+        self._before: asyncio.Task[Snapshot] | None = None
+
+    def _snapshot(self) -> Any:
+        return take_snapshot(self.session, self.network.api_urls, sorted(self.network.pids.values()))
+
+    def begin(self) -> None:
+        if self._before is None:
+            self._before = asyncio.create_task(self._snapshot())
+
+    async def end(self) -> dict[str, Any] | None:
+        if self._before is None:
+            return None
+        before = await self._before
+        after = await self._snapshot()
+        return {**per_block(before, after), "seconds": round(after.at - before.at, 2)}
 
 
 class CommitWatcher:
@@ -192,11 +206,20 @@ class CommitWatcher:
                 self.changed.notify_all()
 
 
-async def closed_loop(clients: list[XinlianClient], watcher: CommitWatcher, units: list[list[dict[str, Any]]], concurrency: int, window_s: float) -> dict[str, Any]:
+async def closed_loop(
+    clients: list[XinlianClient],
+    watcher: CommitWatcher,
+    units: list[list[dict[str, Any]]],
+    concurrency: int,
+    window_s: float,
+    probe: WindowProbe | None = None,
+) -> dict[str, Any]:
     """Keep up to `concurrency` transactions in flight for WARMUP_S + window_s, then measure the window.
 
-    A subject's four transactions always travel together, so at least four are in flight.
+    A subject's four transactions always travel together, so at least four are in
+    flight. With a `probe`, the result also has the nodes' messages per block.
     """
+    load_average_1m = round(os.getloadavg()[0], 2)
     submitted_at: dict[str, float] = {}
     in_flight: set[str] = set()
     started = time.perf_counter()
@@ -205,6 +228,8 @@ async def closed_loop(clients: list[XinlianClient], watcher: CommitWatcher, unit
     while time.perf_counter() < window_end and next_unit < len(units):
         if watcher.task is not None and watcher.task.done():
             raise RuntimeError("the event websocket closed (the node drops subscribers that read too slowly); the run is void")
+        if probe is not None and time.perf_counter() >= window_start:
+            probe.begin()
         in_flight = {tx_id for tx_id in in_flight if tx_id not in watcher.committed_at}
         room = max(concurrency - len(in_flight), 0)
         if room < len(units[next_unit]) and in_flight:
@@ -234,7 +259,23 @@ async def closed_loop(clients: list[XinlianClient], watcher: CommitWatcher, unit
             in_flight.add(outcome["tx_id"])
     if next_unit >= len(units):
         logger.warning("closed loop ran out of pre-signed transactions before the window ended")
-    return _window_figures(watcher, submitted_at, window_start, window_end, rejected)
+    figures = _window_figures(watcher, submitted_at, window_start, window_end, rejected)
+    figures["load_average_1m_at_start"] = load_average_1m
+    if probe is not None:
+        figures["messages"] = await probe.end()
+        figures["node_cpu_ms_per_tx"] = cpu_ms_per_tx(figures["committed_per_s"], figures["messages"])
+    return figures
+
+
+def cpu_ms_per_tx(committed_per_s: float, messages: dict[str, Any] | None) -> float | None:
+    """Node CPU ms (all nodes) per committed transaction, from the probe's CPU seconds over its interval.
+
+    The probe's snapshots bracket the measured window to within one loop turn,
+    so its interval and the window nearly match.
+    """
+    if not messages or messages.get("node_cpu_s") is None or not messages.get("seconds") or committed_per_s <= 0:
+        return None
+    return 1000 * messages["node_cpu_s"] / (committed_per_s * messages["seconds"])
 
 
 async def _wait_for_commit(watcher: CommitWatcher, timeout_s: float = 10.0) -> bool:
@@ -304,7 +345,7 @@ def _percentile(sorted_values: list[float], fraction: float) -> float | None:
     return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
 
 
-async def view_change(network: Network, clients: list[XinlianClient], concurrency: int) -> dict[str, Any]:
+async def view_change(network: Network, clients: list[XinlianClient], concurrency: int, pool: Any) -> dict[str, Any]:
     """SIGKILL the primary under closed-loop load; time from the kill to the next commits; restart it.
 
     Returns the time to the first commit seen after the kill (possibly a block
@@ -315,7 +356,7 @@ async def view_change(network: Network, clients: list[XinlianClient], concurrenc
     # A node that restarted may still report an old view, so trust the highest view.
     primary = max(statuses, key=lambda status: status.get("view", 0))["primary"]
     survivors = [client for member, client in zip(_member_ids(network), clients) if member != primary]
-    units = presign(network, concurrency * 20, 10_000_000_000 + int(time.time() * 1000) % 1_000_000_000)
+    units = (await presign(network, concurrency * 20, 10_000_000_000 + int(time.time() * 1000) % 1_000_000_000, pool)).units
     watcher = CommitWatcher(survivors[0])
     watcher.task = asyncio.create_task(watcher.run())
     load = asyncio.create_task(closed_loop(survivors, watcher, units, concurrency, 60))
@@ -341,11 +382,13 @@ async def _height(url: str) -> int | None:
     return None if status is None else status.get("height")
 
 
-async def catch_up(network: Network, clients: list[XinlianClient], block_count: int, concurrency: int) -> dict[str, Any]:
+async def catch_up(network: Network, clients: list[XinlianClient], block_count: int, concurrency: int, pool: Any) -> dict[str, Any]:
     """Stop one non-primary node, load the others until they are `block_count` blocks ahead, restart it, time its catch-up.
 
     The time runs from the restart command to the node reporting the height the
     others had when it was restarted, so it includes process start and handshakes.
+    The result also has the rate at which the live nodes committed those same
+    blocks while the node was down (`live_blocks_per_s`, `live_tx_per_s`).
     """
     member_ids = _member_ids(network)
     member = member_ids[-1]
@@ -357,21 +400,21 @@ async def catch_up(network: Network, clients: list[XinlianClient], block_count: 
     logger.info("stopped %s at height %d; loading until %d blocks ahead", member, stopped_height, block_count)
 
     # A block holds at most `concurrency` of our transactions, that is concurrency / 4 subjects.
-    units = presign(network, block_count * -(-concurrency // 4) + concurrency, 20_000_000_000 + int(time.time() * 1000) % 1_000_000_000)
+    signed = await presign(network, block_count * -(-concurrency // 4) + concurrency, 20_000_000_000 + int(time.time() * 1000) % 1_000_000_000, pool)
     watcher = CommitWatcher(live[0])
     watcher.task = asyncio.create_task(watcher.run())
-    load = asyncio.create_task(closed_loop(live, watcher, units, concurrency, 24 * 3600))
+    load_started_height = await _height(network.api_urls[0]) or 0
+    load_started = time.perf_counter()
+    load = asyncio.create_task(closed_loop(live, watcher, signed.units, concurrency, 24 * 3600))
     try:
-        while (await _height(network.api_urls[0]) or 0) < stopped_height + block_count:
-            if load.done():
-                raise RuntimeError(f"load generator ended before the network was {block_count} blocks ahead")
-            await asyncio.sleep(1)
+        await _wait_for_height(network.api_urls[0], stopped_height + block_count, load)
     finally:
         load.cancel()
         await asyncio.gather(load, return_exceptions=True)
     await asyncio.sleep(2)  # let in-flight transactions commit so the target height is settled
     watcher.task.cancel()
     target_height = await _height(network.api_urls[0]) or 0
+    load_s = time.perf_counter() - load_started
     tx_count = len(watcher.committed_at)
 
     started = time.perf_counter()
@@ -388,15 +431,44 @@ async def catch_up(network: Network, clients: list[XinlianClient], block_count: 
             raise TimeoutError(f"{member} reached height {height} of {target_height} within {CATCH_UP_TIMEOUT_S} s")
         await asyncio.sleep(0.1)
     seconds = time.perf_counter() - started
+    blocks_behind = target_height - stopped_height
+    live_blocks_per_s = (target_height - load_started_height) / load_s
     return {
         "member": member,
-        "blocks_behind": target_height - stopped_height,
+        "blocks_behind": blocks_behind,
         "transactions_behind": tx_count,
+        "tx_per_block": round(tx_count / max(blocks_behind, 1), 2),
+        "concurrency": concurrency,
+        "presign": signed.figures(),
         "catch_up_s": seconds,
         "catch_up_after_first_status_s": time.perf_counter() - (answered_at or started),
-        "blocks_per_s": (target_height - stopped_height) / seconds,
+        "blocks_per_s": blocks_behind / seconds,
         "tx_per_s": tx_count / seconds,
+        "live_load_s": load_s,
+        "live_blocks_per_s": live_blocks_per_s,
+        "live_tx_per_s": tx_count / load_s,
+        "blocks_per_s_ratio_to_live": (blocks_behind / seconds) / max(live_blocks_per_s, 1e-9),
     }
+
+
+async def _wait_for_height(url: str, target_height: int, load: asyncio.Task[Any]) -> None:
+    """Wait until the node at `url` reports `target_height` in /metrics; raise RuntimeError if `load` ends first.
+
+    Reads /metrics rather than /v1/status, because its longer timeout lets a busy node respond.
+    """
+    next_log_at = time.perf_counter() + 10
+    async with aiohttp.ClientSession() as session:
+        while True:
+            metrics = await fetch_metrics(session, url)
+            height = None if metrics is None else metrics["height"]
+            if height is not None and height >= target_height:
+                return
+            if load.done():
+                raise RuntimeError(f"load generator ended at height {height}, before the network reached height {target_height}")
+            if time.perf_counter() >= next_log_at:
+                logger.info("loading: height %s of %d", height, target_height)
+                next_log_at += 10
+            await asyncio.sleep(0.5)
 
 
 def _member_ids(network: Network) -> list[str]:
@@ -426,12 +498,12 @@ def _clients(network: Network) -> list[XinlianClient]:
     return [XinlianClient(url, key.signing_key, network.chain_id, language="en") for url in network.api_urls]
 
 
-async def _view_changes(network: Network, clients: list[XinlianClient], count: int) -> dict[str, Any]:
+async def _view_changes(network: Network, clients: list[XinlianClient], count: int, pool: Any) -> dict[str, Any]:
     """Kill the primary `count` times, restarting it and waiting for a connected network in between."""
     runs = []
     for _ in range(count):
         await wait_ready(network)
-        runs.append(await view_change(network, clients, VIEW_CHANGE_CONCURRENCY))
+        runs.append(await view_change(network, clients, VIEW_CHANGE_CONCURRENCY, pool))
     node_config = load_config(network.directory / "nodes" / _member_ids(network)[0] / "config.json")
     return {
         "concurrency": VIEW_CHANGE_CONCURRENCY,
@@ -448,49 +520,86 @@ def node_settings(network: Network) -> dict[str, Any]:
     return {name: getattr(config, name) for name in ("block_interval_ms", "block_tx_max", "tick_ms", "view_timeout_ticks", "checkpoint_interval")}
 
 
-async def measure_network(
-    node_count: int, concurrencies: list[int], window_s: float, repeats: int, light_load: bool, view_changes: int, catch_up_blocks: int
-) -> dict[str, Any]:
-    network = start_network(node_count)
+@dataclass(frozen=True)
+class NetworkPlan:
+    """Settings of the measurements on one network."""
+
+    node_count: int
+    concurrencies: tuple[int, ...]
+    window_s: float
+    repeats: int
+    light_load: bool = False
+    view_changes: int = 0
+    catch_up_blocks: int = 0
+    role: str = "main"  # "main" (n = 4, every mode) or "scaling" (closed loop only)
+
+
+def closed_loop_subjects(concurrency: int, window_s: float) -> int:
+    """Units (four transactions each) to sign for one closed-loop run of WARMUP_S + window_s."""
+    tx_per_s = min(CLOSED_LOOP_TX_PER_S_MAX, concurrency / COMMIT_LATENCY_MIN_S)
+    return int(tx_per_s * (WARMUP_S + window_s) / 4) + 1
+
+
+async def measure_network(plan: NetworkPlan) -> dict[str, Any]:
+    network = start_network(plan.node_count)
     clients = _clients(network)
+    pool = new_pool()
+    session = aiohttp.ClientSession()
     try:
         await wait_ready(network)
-        # Sign everything first: signing blocks the event loop, and a watcher that stops
-        # reading its websocket is dropped by the node as too slow.
-        run_count = max(repeats, REPEATS_MIN)
-        closed_units = [[presign(network, CLOSED_LOOP_SUBJECTS_PER_S * int(WARMUP_S + window_s), _subject_base(concurrency, run)) for run in range(run_count)] for concurrency in concurrencies]
-        light_subjects = int(LIGHT_LOAD_TX_PER_S * (WARMUP_S + window_s) / 4) + 1
-        open_units = [presign(network, light_subjects, _subject_base(0, run)) for run in range(run_count)] if light_load else []
-
+        run_count = max(plan.repeats, REPEATS_MIN)
         watcher = CommitWatcher(clients[0])
         watcher.task = asyncio.create_task(watcher.run())
-        result: dict[str, Any] = {"nodes": node_count, "closed_loop": [], "senders": len(network.bank_keys), "node_settings": node_settings(network)}
-        for concurrency, units_per_run in zip(concurrencies, closed_units):
-            runs = [await closed_loop(clients, watcher, units, concurrency, window_s) for units in units_per_run]
+        result: dict[str, Any] = {
+            "nodes": plan.node_count,
+            "role": plan.role,
+            "closed_loop": [],
+            "senders": len(network.bank_keys),
+            "node_settings": node_settings(network),
+            "presign": [],
+        }
+        # Each run is signed in the pool just before it starts, while the event loop keeps
+        # reading the watcher's websocket (the node drops subscribers that read too slowly).
+        for concurrency in plan.concurrencies:
+            runs = []
+            for run in range(run_count):
+                signed = await presign(network, closed_loop_subjects(concurrency, plan.window_s), _subject_base(concurrency, run), pool)
+                result["presign"].append(signed.figures())
+                runs.append(await closed_loop(clients, watcher, signed.units, concurrency, plan.window_s, WindowProbe(network, session)))
             result["closed_loop"].append(_summarize(concurrency, runs))
-        if open_units:
-            runs = [await open_loop(clients, watcher, units, LIGHT_LOAD_TX_PER_S, window_s) for units in open_units]
+        if plan.light_load:
+            light_subjects = int(LIGHT_LOAD_TX_PER_S * (WARMUP_S + plan.window_s) / 4) + 1
+            runs = []
+            for run in range(run_count):
+                signed = await presign(network, light_subjects, _subject_base(0, run), pool)
+                runs.append(await open_loop(clients, watcher, signed.units, LIGHT_LOAD_TX_PER_S, plan.window_s))
             result["open_loop_50_tx_per_s"] = _summarize(None, runs)
         watcher.task.cancel()
-        # A failed fault run is recorded with its error, so the load figures above are kept.
-        if view_changes:
-            try:
-                result["view_change"] = await _view_changes(network, clients, view_changes)
-            except (RuntimeError, TimeoutError, OSError) as exc:
-                logger.error("view change run failed: %r", exc)
-                result["view_change_error"] = repr(exc)
-        if catch_up_blocks:
-            try:
-                await wait_ready(network)
-                result["catch_up"] = await catch_up(network, clients, catch_up_blocks, CATCH_UP_CONCURRENCY)
-            except (RuntimeError, TimeoutError, OSError) as exc:
-                logger.error("catch-up run failed: %r", exc)
-                result["catch_up_error"] = repr(exc)
+        await _fault_runs(network, clients, plan, pool, result)
         return result
     finally:
+        await session.close()
         for client in clients:
             await client.close()
+        pool.shutdown(cancel_futures=True)
         stop_network(network)
+
+
+async def _fault_runs(network: Network, clients: list[XinlianClient], plan: NetworkPlan, pool: Any, result: dict[str, Any]) -> None:
+    """Run the view changes and the catch-up; a failed one is recorded with its error, so the load figures are kept."""
+    if plan.view_changes:
+        try:
+            result["view_change"] = await _view_changes(network, clients, plan.view_changes, pool)
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            logger.error("view change run failed: %r", exc)
+            result["view_change_error"] = repr(exc)
+    if plan.catch_up_blocks:
+        try:
+            await wait_ready(network)
+            result["catch_up"] = await catch_up(network, clients, plan.catch_up_blocks, CATCH_UP_CONCURRENCY, pool)
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            logger.error("catch-up run failed: %r", exc)
+            result["catch_up_error"] = repr(exc)
 
 
 def _summarize(concurrency: int | None, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -498,29 +607,65 @@ def _summarize(concurrency: int | None, runs: list[dict[str, Any]]) -> dict[str,
     for name in ("committed_per_s", "ok_fraction", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"):
         values = [run[name] for run in runs if run[name] is not None]
         summary[name] = spread(values) if values else None
+    for name in ("sent_consensus_per_block", "sent_txs_per_block"):
+        values = [run["messages"][name] for run in runs if run.get("messages") and run["messages"].get(name) is not None]
+        summary[name] = spread(values) if values else None
+    cpu_values = [run["node_cpu_ms_per_tx"] for run in runs if run.get("node_cpu_ms_per_tx") is not None]
+    summary["node_cpu_ms_per_tx"] = spread(cpu_values) if cpu_values else None
     return summary
 
 
-def main() -> None:
+def plans_from(args: argparse.Namespace) -> list[NetworkPlan]:
+    plans = [
+        NetworkPlan(count, tuple(args.concurrency), args.window_s, args.repeats, not args.no_light_load, args.view_changes, args.catch_up_blocks)
+        for count in args.nodes
+    ]
+    scaling_concurrency = tuple(args.scaling_concurrency or args.concurrency)
+    plans += [NetworkPlan(count, scaling_concurrency, args.window_s, args.scaling_repeats, role="scaling") for count in args.scaling_nodes]
+    return plans
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Measure a local Xinlian network started with `xinlian network init/up`.")
-    parser.add_argument("--nodes", type=int, nargs="+", default=[4], help="validator counts to measure, one network each")
+    parser.add_argument("--nodes", type=int, nargs="+", default=[4], help="validator counts to measure with every mode, one network each")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[10, 100], help="in-flight transactions of the closed loop")
-    parser.add_argument("--window-s", type=float, default=20, help="measured window in seconds, after a 5 s warm-up")
+    parser.add_argument("--window-s", type=float, default=20, help=f"measured window in seconds, after a {WARMUP_S} s warm-up")
     parser.add_argument("--repeats", type=int, default=REPEATS_MIN, help=f"windows per setting (at least {REPEATS_MIN})")
     parser.add_argument("--no-light-load", action="store_true", help="skip the open-loop run at 50 tx/s")
     parser.add_argument("--view-changes", type=int, default=REPEATS_MIN, help="times to SIGKILL the primary under load (0 to skip)")
     parser.add_argument("--catch-up-blocks", type=int, default=0, help="blocks a stopped node falls behind before its catch-up is timed (0 to skip)")
+    parser.add_argument("--scaling-nodes", type=int, nargs="*", default=[], help="further validator counts measured with the closed loop only, no faults")
+    parser.add_argument("--scaling-concurrency", type=int, nargs="*", default=[], help="closed-loop concurrencies of the scaling networks (default: --concurrency)")
+    parser.add_argument("--scaling-repeats", type=int, default=REPEATS_MIN, help=f"windows per scaling network (at least {REPEATS_MIN})")
+    parser.add_argument("--run-id", default=None, help="id shared by all results of one run_all invocation (default: this run's start time)")
     parser.add_argument("--out", type=Path, default=OUT_DIR_DEFAULT, help="directory for network.json")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     machine = machine_info()
-    networks = [asyncio.run(measure_network(count, args.concurrency, args.window_s, args.repeats, not args.no_light_load, args.view_changes, args.catch_up_blocks)) for count in args.nodes]
-    result = {"benchmark": "network", "measured_at": utc_timestamp(), "command": command_line(), "machine": machine, "window_s": args.window_s, "warmup_s": WARMUP_S, "networks": networks}
+    started_at = utc_timestamp()
+    networks = [asyncio.run(measure_network(plan)) for plan in plans_from(args)]
+    result = {
+        "benchmark": "network",
+        "run_id": args.run_id or started_at,
+        "measured_at": started_at,
+        "command": command_line(),
+        "machine": machine,
+        "window_s": args.window_s,
+        "warmup_s": WARMUP_S,
+        "networks": networks,
+    }
     path = write_result(args.out, "network", result)
     print(f"wrote {path}")
     for network in networks:
         for run in network["closed_loop"]:
             print(f"n={network['nodes']} concurrency {run['concurrency']}: {run['committed_per_s']['median']:.1f} committed/s, p50 {run['latency_p50_ms']}")
+        catch = network.get("catch_up")
+        if catch:
+            print(f"n={network['nodes']} catch-up of {catch['blocks_behind']} blocks: {catch['blocks_per_s']:.1f} blocks/s (live {catch['live_blocks_per_s']:.1f})")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import time
@@ -116,21 +117,63 @@ def run_client(scripts: Path, plenum_dir: Path, concurrency: int, window_s: floa
     return json.loads(lines[0])
 
 
+def master_batches(plenum_dir: Path) -> dict[str, Any]:
+    """Count the batches Node1's master instance ordered since the pool started, from its log.
+
+    start_pool.sh deletes the logs, so the count covers one concurrency. With
+    the batch timer at 0.1 s a pool under load orders several batches a second.
+    With Plenum's default of 3 s it orders about one every 3 s.
+    """
+    log_path = plenum_dir / "pool" / "var" / "log" / "Node1.log"
+    batches, requests = 0, 0
+    try:
+        with open(log_path, encoding="utf-8", errors="replace") as log:
+            for line in log:
+                match = _MASTER_BATCH.search(line)
+                if match:
+                    batches += 1
+                    requests += int(match["requests"])
+    except OSError:
+        return {"batches": None, "requests_per_batch": None}
+    return {"batches": batches, "requests_per_batch": round(requests / batches, 1) if batches else None}
+
+
+_MASTER_BATCH = re.compile(r"Node1:0 ordered batch request.*requests ordered (?P<requests>\d+)")
+
+
 def measure_concurrency(scripts: Path, plenum_dir: Path, concurrency: int, window_s: float, repeats: int, batch_wait_s: float) -> dict[str, Any]:
+    """Start a fresh pool, run the client's windows at one concurrency, and stop the pool.
+
+    Besides the client's figures it records the nodes' CPU seconds over all
+    windows, as cores kept busy and CPU ms per committed write. A pool that
+    keeps well under `nproc` cores busy at saturation was short of CPU (other
+    load on the machine) or waiting on its batch timer.
+    """
+    load_average_1m = round(os.getloadavg()[0], 2)
     pids = start_pool(scripts, plenum_dir, batch_wait_s)
     try:
         time.sleep(SETTLE_AFTER_START_S)
         before = {pid: cpu_seconds(pid) or 0.0 for pid in pids}
+        started = time.perf_counter()
         windows = [run_client(scripts, plenum_dir, concurrency, window_s) for _ in range(max(repeats, REPEATS_MIN))]
+        elapsed_s = time.perf_counter() - started
         node_cpu_s = sum((cpu_seconds(pid) or 0.0) - before[pid] for pid in pids)
     finally:
         stop_pool(scripts, plenum_dir, pids)
+    batches = master_batches(plenum_dir)
+    committed = sum(window["total_done"] for window in windows)
     return {
         "concurrency": concurrency,
+        "load_average_1m_at_start": load_average_1m,
         "committed_per_s": spread([window["tps"] for window in windows]),
         "latency_p50_ms": spread([window["lat_f1_median_ms"] for window in windows]),
         "latency_p95_ms": spread([window["lat_f1_p95_ms"] for window in windows]),
         "nodes_cpu_s_all_windows": round(node_cpu_s, 1),
+        "nodes_cores_busy": round(node_cpu_s / elapsed_s, 2),
+        "nodes_cpu_ms_per_committed": round(1000 * node_cpu_s / max(committed, 1), 1),
+        "master_batches": batches["batches"],
+        "master_batches_per_s": round(batches["batches"] / elapsed_s, 2) if batches["batches"] is not None else None,
+        "requests_per_batch": batches["requests_per_batch"],
         "windows": windows,
     }
 
@@ -144,18 +187,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=REPEATS_MIN, help=f"windows per concurrency (at least {REPEATS_MIN})")
     parser.add_argument("--batch-wait-s", type=float, default=0.1, help="Plenum's Max3PCBatchWait in seconds (Plenum's default is 3)")
     parser.add_argument("--out", type=Path, default=OUT_DIR_DEFAULT, help="directory for plenum.json")
+    parser.add_argument("--run-id", default=None, help="id shared by all results of one run_all invocation (default: this run's start time)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     run_setup(args.scripts, args.plenum_dir)
     machine = machine_info()
+    measured_at = utc_timestamp()
     runs = [
         measure_concurrency(args.scripts, args.plenum_dir, concurrency, args.window_s, args.repeats, args.batch_wait_s)
         for concurrency in args.concurrency
     ]
     result = {
         "benchmark": "plenum",
-        "measured_at": utc_timestamp(),
+        "run_id": args.run_id or measured_at,
+        "measured_at": measured_at,
         "command": command_line(),
         "machine": machine,
         "plenum_version": "indy-plenum 1.13.1, BLS off",

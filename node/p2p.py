@@ -223,6 +223,8 @@ class P2PNetwork:
         self.limits = limits
         self.host = host
         self.port = port
+        # Link events and drops by kind, plus peer messages by topic: message_sent_<topic> counts
+        # messages queued for one peer, message_received_<topic> messages passed to a handler.
         self.counters: Counter[str] = Counter()
         self._rng = rng or random.Random()
         self._links: dict[str, PeerLink] = {}
@@ -325,7 +327,10 @@ class P2PNetwork:
         if link is None:
             self.count("send_not_connected")
             return False
-        return link.enqueue(json.dumps({"type": "message", "topic": topic, "body": body}, separators=(",", ":")))
+        queued = link.enqueue(json.dumps({"type": "message", "topic": topic, "body": body}, separators=(",", ":")))
+        if queued:
+            self.counters[f"message_sent_{topic}"] += 1
+        return queued
 
     def broadcast(self, topic: str, body: Any, exclude: tuple[str, ...] = ()) -> int:
         """Queue one message for every connected peer; return how many links accepted it."""
@@ -334,6 +339,8 @@ class P2PNetwork:
         for peer_key in self.connected_peers():
             if peer_key not in exclude and self._links[peer_key].enqueue(text):
                 sent += 1
+        if sent:
+            self.counters[f"message_sent_{topic}"] += sent
         return sent
 
     async def request(self, peer_key: str, topic: str, body: Any, timeout_s: float | None = None) -> Any:
@@ -616,6 +623,8 @@ class P2PNetwork:
         if handler is None:
             self._drop(link, "unknown_topic")
             return
+        # Counted only for registered topics, so a peer cannot grow the counter's label set.
+        self.counters[f"message_received_{frame['topic']}"] += 1
         try:
             await handler(link.peer_key, frame.get("body"))
         except Exception:
