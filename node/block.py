@@ -68,17 +68,24 @@ def decode_proposal(
     block_tx_max: int = BLOCK_TX_MAX,
     block_size_max_bytes: int = BLOCK_SIZE_MAX_BYTES,
     parsed: Any = None,
+    certified: bool = False,
 ) -> Proposal:
     """Decode a non-null payload and verify every transaction's encoding and signature. Raises BlockError.
 
     `parsed` is `parse_json(payload)` when the caller has it. A payload that
     decoded before on this node comes from the verifier's cache, so the
-    proposal check and the block's execution decode it once.
+    proposal check and the block's execution decode it once. `certified` is
+    for a payload with a valid commit certificate, whose signatures a quorum
+    checked: they are not checked again (TxVerifier.verify_checked).
     """
     if len(payload) > block_size_max_bytes:
         raise BlockError("block_too_large", f"payload is {len(payload)} bytes, the maximum is {block_size_max_bytes}")
-    cache_key = (payload_digest(payload), block_tx_max, block_size_max_bytes)
-    cached = verifier.cached_proposal(cache_key)
+    digest = payload_digest(payload)
+    # A decode that checked signatures serves a certified payload too, but not the other way round.
+    cache_key = (digest, block_tx_max, block_size_max_bytes, certified)
+    cached = verifier.cached_proposal((digest, block_tx_max, block_size_max_bytes, False))
+    if cached is None and certified:
+        cached = verifier.cached_proposal(cache_key)
     if cached is not None:
         return cast(Proposal, cached)
     try:
@@ -103,7 +110,7 @@ def decode_proposal(
     txs = []
     for index, envelope in enumerate(envelopes):
         try:
-            txs.append(verifier.verify_checked(envelope))
+            txs.append(verifier.verify_checked(envelope, certified=certified))
         except TxError as exc:
             raise BlockError("invalid_tx", f"transaction {index} is invalid: {exc.code}: {exc}") from None
     proposal = Proposal(height=height, timestamp_ms=timestamp_ms, proposer=proposer, txs=tuple(txs))

@@ -362,8 +362,9 @@ class Chain:
         time_ms = parent.timestamp_ms + 1
         if payload != NULL_PAYLOAD:
             try:
+                # Every block committed here has a commit certificate, so a quorum checked its signatures.
                 proposal = decode_proposal(
-                    payload, self._verifier, self.genesis.limits.block_tx_max, self.genesis.limits.block_size_max_bytes
+                    payload, self._verifier, self.genesis.limits.block_tx_max, self.genesis.limits.block_size_max_bytes, certified=True
                 )
             except BlockError as exc:
                 # A certified payload that does not decode means the validators disagree with this

@@ -198,7 +198,7 @@ class TxVerifier:
         self._cache_size_max = cache_size_max
         self._signature_valid: OrderedDict[str, bool] = OrderedDict()
         self._verified: OrderedDict[str, VerifiedTransaction] = OrderedDict()
-        self._proposals: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
+        self._proposals: OrderedDict[tuple[str, int, int, bool], Any] = OrderedDict()
         self._cache_lock = threading.Lock()  # the daemon may verify from worker threads
         self.signature_checks = 0  # number of ed25519 verifications actually run
 
@@ -221,12 +221,14 @@ class TxVerifier:
         parsed = self._parse_envelope(envelope, now_ms)
         return self._finish(parsed, self._check_signature(parsed))
 
-    def verify_checked(self, envelope: Any) -> VerifiedTransaction:
+    def verify_checked(self, envelope: Any, certified: bool = False) -> VerifiedTransaction:
         """Verify an envelope taken from a value `parse_json` returned (a proposal's), without expiry. Raises TxError.
 
         Such an envelope is known to have a canonical form, so its bytes are
         encoded without a second check, and a transaction this node verified
-        before comes from the cache by its tx_id.
+        before comes from the cache by its tx_id. With `certified`, the envelope
+        is from a block with a valid commit certificate: a quorum of validators
+        checked its signature, so the fields are checked and the signature is not.
         """
         if isinstance(envelope, dict):
             encoded = canonical_bytes_of_checked(envelope)
@@ -234,6 +236,8 @@ class TxVerifier:
                 cached = self._verified.get(sha256_hex(encoded))
             if cached is not None and cached.encoded == encoded:
                 return cached
+        if certified:
+            return self._finish(self._parse_envelope(envelope, None), True, remember=False)
         return self.verify(envelope)
 
     def is_known(self, envelope: Any) -> bool:
@@ -243,12 +247,12 @@ class TxVerifier:
         with self._cache_lock:
             return sha256_hex(canonical_bytes_of_checked(envelope)) in self._verified
 
-    def cached_proposal(self, key: tuple[str, int, int]) -> Any:
-        """Return the proposal node.block.decode_proposal decoded for (payload digest, limits), or None."""
+    def cached_proposal(self, key: tuple[str, int, int, bool]) -> Any:
+        """Return the proposal node.block.decode_proposal decoded for (payload digest, limits, certified), or None."""
         with self._cache_lock:
             return self._proposals.get(key)
 
-    def remember_proposal(self, key: tuple[str, int, int], proposal: Any) -> None:
+    def remember_proposal(self, key: tuple[str, int, int, bool], proposal: Any) -> None:
         with self._cache_lock:
             self._proposals[key] = proposal
             if len(self._proposals) > PROPOSAL_CACHE_SIZE_MAX:
@@ -357,7 +361,7 @@ class TxVerifier:
                 raise expiry_error
         return _ParsedEnvelope(sha256_hex(encoded), envelope, encoded, model)
 
-    def _finish(self, parsed: "_ParsedEnvelope", signature_valid: bool) -> VerifiedTransaction:
+    def _finish(self, parsed: "_ParsedEnvelope", signature_valid: bool, remember: bool = True) -> VerifiedTransaction:
         body = parsed.model.body
         if not signature_valid:
             raise TxError("invalid_signature", f"signature of transaction {parsed.tx_id} does not verify for sender {body.sender}", tx_id=parsed.tx_id)
@@ -370,6 +374,8 @@ class TxVerifier:
             payload=parsed.envelope["body"]["payload"],
         )
         verified = VerifiedTransaction(tx=tx, envelope=parsed.envelope, encoded=parsed.encoded)
+        if not remember:
+            return verified
         with self._cache_lock:
             self._verified[parsed.tx_id] = verified
             if len(self._verified) > VERIFIED_CACHE_SIZE_MAX:

@@ -7,10 +7,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.block import decode_proposal, encode_proposal
+from node.block import decode_proposal, encode_proposal, payload_digest
 from node.canonical import parse_json
+from node.chain import Chain
+from node.storage import MemoryStore
 from node.tx import TxVerifier, signing_bytes
-from tests.node.helpers import CHAIN_ID, GENESIS_TIME_MS, make_envelope
+from tests.node.helpers import CHAIN_ID, GENESIS_TIME_MS, make_envelope, make_genesis
+from tests.node.kv_executor import KeyValueTestExecutor
 
 texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=10)
 payloads = st.dictionaries(texts, st.integers(min_value=-(2**63), max_value=2**63 - 1) | texts | st.lists(texts, max_size=3), max_size=6)
@@ -57,3 +60,18 @@ def test_decode_proposal_unknown_tx_verified() -> None:
     proposal = decode_proposal(payload, verifier)
     assert verifier.signature_checks == 1
     assert proposal.txs[0].tx_id == admitted_by_other_node[0].tx_id
+
+
+def test_chain_commit_certified_checks_no_signature() -> None:
+    """Catch-up commits blocks from peers, and their certificate replaces a second check of each signature."""
+    from_peer = TxVerifier(CHAIN_ID).verify_many([make_envelope(nonce="1", payload={"key": "k", "value": 5})], now_ms=GENESIS_TIME_MS)
+    payload = encode_proposal(1, GENESIS_TIME_MS + 1000, "m0", from_peer)
+    verifier = TxVerifier(CHAIN_ID)
+    chain = Chain(MemoryStore(), make_genesis(), KeyValueTestExecutor(), verifier)
+    result = chain.commit(1, 0, payload_digest(payload), payload, {"view": 0, "seq": 1, "commits": []})
+    assert [receipt.ok for receipt in result.receipts] == [True]
+    assert chain.state().get("kv/k") == 5
+    assert verifier.signature_checks == 0
+    # The skipped check leaves no cached result that admission could later take for a verified signature.
+    assert not verifier.signature_cached(from_peer[0].tx_id)
+    assert not verifier.is_known(from_peer[0].envelope)
