@@ -363,9 +363,16 @@ def _is_lower_hex(text: str) -> bool:
 
 def _hex(fields: dict[str, Any], key: str, bytes_max: int) -> bytes:
     value = fields[key]
-    if not isinstance(value, str) or len(value) > 2 * bytes_max or not _is_lower_hex(value):
-        raise ConsensusDecodeError(f"{key} must be lowercase hex of at most {bytes_max} bytes")
-    return bytes.fromhex(value)
+    if isinstance(value, str) and len(value) <= 2 * bytes_max:
+        try:
+            data = bytes.fromhex(value)
+        except ValueError:
+            data = None
+        # fromhex also takes uppercase and spaces, so the round trip pins the lowercase form.
+        # Both steps run in C. The regex this replaced took milliseconds over a megabyte payload.
+        if data is not None and data.hex() == value:
+            return data
+    raise ConsensusDecodeError(f"{key} must be lowercase hex of at most {bytes_max} bytes")
 
 
 def _digest(fields: dict[str, Any], key: str) -> str:

@@ -156,22 +156,21 @@ def find_in_transaction(nonce: str, payload: Any) -> PersonalDataFinding | None:
     kind = classify_text(nonce)
     if kind is not None:
         return PersonalDataFinding("nonce", kind)
-    if not _has_long_digit_run(payload):
+    if not _holds_personal_number(payload):
         return None
     return find_personal_data(payload, "payload")
 
 
-def _has_long_digit_run(value: Any) -> bool:
-    """Return whether any string in a JSON value, dictionary keys included, has a run of 11 digits."""
+def _holds_personal_number(value: Any) -> bool:
+    """Return whether any string in a JSON value, dictionary keys included, is flagged by classify_text.
+
+    It applies the test of find_personal_data but builds no field path for each
+    item. Only a payload that fails it is walked again for the path.
+    """
     if isinstance(value, str):
-        return _scanned(value)
+        return classify_text(value) is not None
     if isinstance(value, list):
-        return any(_has_long_digit_run(item) for item in value)
+        return any(_holds_personal_number(item) for item in value)
     if isinstance(value, dict):
-        return any((isinstance(key, str) and _scanned(key)) or _has_long_digit_run(item) for key, item in value.items())
+        return any((isinstance(key, str) and classify_text(key) is not None) or _holds_personal_number(item) for key, item in value.items())
     return False
-
-
-def _scanned(text: str) -> bool:
-    """Return whether classify_text would look at the digit runs of `text` (opaque tokens are passed over)."""
-    return _LONG_DIGIT_RUN.search(text) is not None and _OPAQUE_TOKEN.fullmatch(text) is None
