@@ -163,8 +163,7 @@ class ConsensusDriverMixin:
         seq = replica.last_executed_seq + 1
         recipients = set(replica.validators_at(seq)) | set(replica.validators_at(seq + replica.config.reconfig_delay_blocks))
         recipients.discard(self.key.public_key)
-        for peer in sorted(recipients):
-            network.send(peer, TOPIC_CONSENSUS, wire)
+        network.send_many(sorted(recipients), TOPIC_CONSENSUS, wire)
 
     def _execute_committed(self, block: CertifiedBlock) -> Output:
         replica = self.replica

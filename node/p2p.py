@@ -36,7 +36,7 @@ import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Awaitable, Callable, Iterable, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -323,14 +323,24 @@ class P2PNetwork:
 
     def send(self, peer_key: str, topic: str, body: Any) -> bool:
         """Queue one message for a peer; return False if it is not connected or was dropped."""
-        link = self._links.get(peer_key)
-        if link is None:
-            self.count("send_not_connected")
-            return False
-        queued = link.enqueue(json.dumps({"type": "message", "topic": topic, "body": body}, separators=(",", ":")))
-        if queued:
-            self.counters[f"message_sent_{topic}"] += 1
-        return queued
+        return self.send_many((peer_key,), topic, body) == 1
+
+    def send_many(self, peer_keys: Iterable[str], topic: str, body: Any) -> int:
+        """Queue one message for each of `peer_keys`, encoded once; return how many links accepted it."""
+        text: str | None = None
+        sent = 0
+        for peer_key in peer_keys:
+            link = self._links.get(peer_key)
+            if link is None:
+                self.count("send_not_connected")
+                continue
+            if text is None:
+                text = json.dumps({"type": "message", "topic": topic, "body": body}, separators=(",", ":"))
+            if link.enqueue(text):
+                sent += 1
+        if sent:
+            self.counters[f"message_sent_{topic}"] += sent
+        return sent
 
     def broadcast(self, topic: str, body: Any, exclude: tuple[str, ...] = ()) -> int:
         """Queue one message for every connected peer; return how many links accepted it."""
