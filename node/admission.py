@@ -65,14 +65,15 @@ class Admission:
     def admit(self, envelope: Any, from_peer: bool = False) -> SubmitResult:
         return self._admit_checked(envelope, from_peer, None)
 
-    async def admit_many(self, envelopes: list[Any], from_peer: bool = False) -> list[SubmitResult]:
+    async def admit_many(self, envelopes: list[Any], from_peer: bool = False, parsed_strictly: bool = False) -> list[SubmitResult]:
         """Admit a batch and return one result per envelope, in order.
 
         The signatures of the whole batch are verified first, in the node's
         process pool when the batch is large, and land in the verifier's cache.
         The per-envelope checks that follow then run no ed25519 check.
+        `parsed_strictly` is for envelopes from `parse_json` (API bodies, peer frames).
         """
-        verified = await self.verifier.verify_many_async(envelopes, now_ms=self.now_ms(), pool=self._pool())
+        verified = await self.verifier.verify_many_async(envelopes, now_ms=self.now_ms(), pool=self._pool(), parsed_strictly=parsed_strictly)
         admitted_before = self.admitted_total
         results = [self._admit_checked(envelope, from_peer, result) for envelope, result in zip(envelopes, verified)]
         if self.admitted_total != admitted_before:
@@ -80,7 +81,7 @@ class Admission:
         return results
 
     def _admit_checked(self, envelope: Any, from_peer: bool, verified: VerifiedTransaction | TxError | None) -> SubmitResult:
-        tx_id = _tx_id_or_none(envelope)
+        tx_id = verified.tx_id if isinstance(verified, VerifiedTransaction) else _tx_id_or_none(envelope)
         try:
             if isinstance(verified, TxError):
                 raise verified

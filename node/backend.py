@@ -89,7 +89,8 @@ class NodeBackend:
     async def submit_transactions(self, envelopes: list[Any]) -> list[SubmitResult]:
         admission = self._node.admission
         assert admission is not None
-        return await admission.admit_many(envelopes)
+        # The API parsed the body with parse_json, which checked every value.
+        return await admission.admit_many(envelopes, parsed_strictly=True)
 
     def get_transaction(self, tx_id: str) -> dict[str, Any] | None:
         location = self._chain().get_tx(tx_id)

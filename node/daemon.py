@@ -300,7 +300,8 @@ class Node(ConsensusDriverMixin, ProposerMixin, BlockCommitMixin, CatchUpMixin):
             self.log.warning("dropped invalid transaction gossip", extra={"fields": {"peer": peer}})
             return
         assert self.admission is not None
-        await self.admission.admit_many(envelopes, from_peer=True)
+        # P2PNetwork parses every frame with parse_json, which checked every value.
+        await self.admission.admit_many(envelopes, from_peer=True, parsed_strictly=True)
 
     async def _on_privacy_request(self, peer: str, body: Any) -> dict[str, Any]:
         """Serve a peer's request for a subject's personal details (node.privacy.sharing)."""

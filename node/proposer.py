@@ -109,7 +109,7 @@ class ProposerMixin:
             return
         unseen = [envelope for envelope in envelopes if not self.tx_verifier.is_known(envelope)]
         if unseen:
-            await self.tx_verifier.verify_many_async(unseen, pool=self.verify_pool)
+            await self.tx_verifier.verify_many_async(unseen, pool=self.verify_pool, parsed_strictly=True)
         try:
             decode_proposal(payload, self.tx_verifier, limits.block_tx_max, limits.block_size_max_bytes, parsed=value)
         except BlockError:

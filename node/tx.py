@@ -237,7 +237,7 @@ class TxVerifier:
             if cached is not None and cached.encoded == encoded:
                 return cached
         if certified:
-            return self._finish(self._parse_envelope(envelope, None), True, remember=False)
+            return self._finish(self._parse_envelope(envelope, None, parsed_strictly=True), True, remember=False)
         return self.verify(envelope)
 
     def is_known(self, envelope: Any) -> bool:
@@ -264,6 +264,7 @@ class TxVerifier:
         now_ms: int | None = None,
         pool: concurrent.futures.Executor | None = None,
         pool_threshold: int = POOL_BATCH_THRESHOLD,
+        parsed_strictly: bool = False,
     ) -> list[VerifiedTransaction | TxError]:
         """Verify a batch and return one result per envelope, in order: the transaction or its TxError.
 
@@ -271,8 +272,10 @@ class TxVerifier:
         given and at least `pool_threshold` signatures are uncached, they are
         checked in the pool (a process pool takes the work off the calling
         thread and its GIL), and otherwise here. Every result is added to the cache.
+        `parsed_strictly` says the envelopes come from `parse_json`, which
+        checked their values, so their encoding is not checked again.
         """
-        parsed, pending = self._parse_batch(envelopes, now_ms)
+        parsed, pending = self._parse_batch(envelopes, now_ms, parsed_strictly)
         if pool is not None and len(pending) >= pool_threshold:
             chunks = _chunks(pending, pool)
             outcomes = [valid for chunk in pool.map(verify_signatures, chunks) for valid in chunk]
@@ -285,9 +288,10 @@ class TxVerifier:
         now_ms: int | None = None,
         pool: concurrent.futures.Executor | None = None,
         pool_threshold: int = POOL_BATCH_THRESHOLD,
+        parsed_strictly: bool = False,
     ) -> list[VerifiedTransaction | TxError]:
         """Like `verify_many`, but await the pool without blocking the event loop."""
-        parsed, pending = self._parse_batch(envelopes, now_ms)
+        parsed, pending = self._parse_batch(envelopes, now_ms, parsed_strictly)
         if pool is not None and len(pending) >= pool_threshold:
             loop = asyncio.get_running_loop()
             futures = [loop.run_in_executor(pool, verify_signatures, chunk) for chunk in _chunks(pending, pool)]
@@ -300,14 +304,16 @@ class TxVerifier:
         with self._cache_lock:
             return tx_id in self._signature_valid
 
-    def _parse_batch(self, envelopes: Sequence[Any], now_ms: int | None) -> tuple[list["_ParsedEnvelope | TxError"], list[SignatureJob]]:
+    def _parse_batch(
+        self, envelopes: Sequence[Any], now_ms: int | None, parsed_strictly: bool = False
+    ) -> tuple[list["_ParsedEnvelope | TxError"], list[SignatureJob]]:
         """Parse every envelope and list the signature checks the cache cannot answer, once per tx_id."""
         parsed: list[_ParsedEnvelope | TxError] = []
         pending: list[SignatureJob] = []
         queued: set[str] = set()
         for envelope in envelopes:
             try:
-                item = self._parse_envelope(envelope, now_ms)
+                item = self._parse_envelope(envelope, now_ms, parsed_strictly)
             except TxError as exc:
                 parsed.append(exc)
                 continue
@@ -338,12 +344,12 @@ class TxVerifier:
             while len(self._signature_valid) > self._cache_size_max:
                 self._signature_valid.popitem(last=False)
 
-    def _parse_envelope(self, envelope: Any, now_ms: int | None) -> "_ParsedEnvelope":
+    def _parse_envelope(self, envelope: Any, now_ms: int | None, parsed_strictly: bool = False) -> "_ParsedEnvelope":
         """Check encoding, size, fields, chain id and, with `now_ms`, expiry: everything but the signature."""
         if not isinstance(envelope, dict):
             raise TxError("invalid_field", "a transaction must be a JSON object with body and signature", field="envelope")
         try:
-            encoded = canonical_bytes(envelope)
+            encoded = canonical_bytes_of_checked(envelope) if parsed_strictly else canonical_bytes(envelope)
         except CanonicalError as exc:
             raise TxError(exc.code, str(exc)) from None
         if len(encoded) > self.size_max_bytes:

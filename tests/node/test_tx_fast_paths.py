@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,3 +76,13 @@ def test_chain_commit_certified_checks_no_signature() -> None:
     # The skipped check leaves no cached result that admission could later take for a verified signature.
     assert not verifier.signature_cached(from_peer[0].tx_id)
     assert not verifier.is_known(from_peer[0].envelope)
+
+
+def test_verify_many_parsed_strictly_matches_full_check() -> None:
+    envelopes = [make_envelope(nonce=str(number), payload={"note": "中文", "n": number}) for number in range(3)]
+    envelopes[1]["signature"] = envelopes[2]["signature"]
+    strict = parse_json(orjson.dumps(envelopes))
+    fast = TxVerifier(CHAIN_ID).verify_many(strict, parsed_strictly=True)
+    full = TxVerifier(CHAIN_ID).verify_many(envelopes)
+    assert [getattr(result, "tx_id", None) for result in fast] == [getattr(result, "tx_id", None) for result in full]
+    assert [getattr(result, "code", None) for result in fast] == [None, "invalid_signature", None]
