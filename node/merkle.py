@@ -36,17 +36,16 @@ _BUCKET_TAG = b"\x01"
 _NODE_TAG = b"\x02"
 
 
-def _sha256(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
+_sha256 = hashlib.sha256
 
 
 def bucket_of(key: str) -> int:
-    return int.from_bytes(_sha256(key.encode("utf-8"))[:2], "big")
+    return int.from_bytes(_sha256(key.encode("utf-8")).digest()[:2], "big")
 
 
 def value_hash(value_bytes: bytes) -> bytes:
     """Hash a value given as its canonical JSON bytes."""
-    return _sha256(value_bytes)
+    return _sha256(value_bytes).digest()
 
 
 def bucket_hash(leaves: Iterable[tuple[bytes, bytes]]) -> bytes:
@@ -60,7 +59,7 @@ def bucket_hash(leaves: Iterable[tuple[bytes, bytes]]) -> bytes:
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
-    return _sha256(_NODE_TAG + left + right)
+    return _sha256(_NODE_TAG + left + right).digest()
 
 
 def _empty_hashes() -> list[bytes]:

@@ -59,6 +59,7 @@ class StateStore:
         self._values = prefix + b"v/"
         self._leaves = prefix + b"l/"
         self._nodes = prefix + b"n/"
+        self._level_prefixes = [self._nodes + bytes([level]) for level in range(TREE_DEPTH + 1)]
 
     def get_bytes(self, key: str) -> bytes | None:
         return self._store.get(self._values + _check_key(key))
@@ -80,7 +81,7 @@ class StateStore:
         return stored if stored is not None else EMPTY_HASHES[level]
 
     def _node_key(self, level: int, index: int) -> bytes:
-        return self._nodes + bytes([level]) + index.to_bytes(2, "big")
+        return self._level_prefixes[level] + index.to_bytes(2, "big")
 
     def _bucket_leaves(self, bucket: int) -> dict[bytes, bytes]:
         prefix = self._leaves + bucket.to_bytes(2, "big")
