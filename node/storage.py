@@ -17,6 +17,14 @@ import plyvel
 WriteOp = tuple[bytes, "bytes | None"]
 
 
+# LevelDB's defaults (a 4 MiB memtable, an 8 MiB block cache) made background compaction take
+# about 45% of a node's CPU while it replayed blocks. With 64 MiB each, a replay of 48,000
+# transactions used 39% less process CPU and 13% less on the main thread. Memory per open
+# database grows by up to about twice the memtable plus the cache.
+WRITE_BUFFER_BYTES = 64 * 1024 * 1024
+BLOCK_CACHE_BYTES = 64 * 1024 * 1024
+
+
 class StorageError(RuntimeError):
     pass
 
@@ -39,7 +47,7 @@ class LevelDBStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         os.makedirs(path, exist_ok=True)
         try:
-            self._db = plyvel.DB(os.fspath(path), create_if_missing=True)
+            self._db = plyvel.DB(os.fspath(path), create_if_missing=True, write_buffer_size=WRITE_BUFFER_BYTES, lru_cache_size=BLOCK_CACHE_BYTES)
         except plyvel.Error as exc:
             raise StorageError(f"cannot open LevelDB at {path}: {exc}") from exc
 
