@@ -42,6 +42,7 @@ _MOBILE = re.compile(r"1[3-9][0-9]{9}")
 # The shortest personal number is 11 digits. `\d` matches the same Unicode digits as str.isdecimal,
 # so a string without such a run contains none, and most strings are passed over at C speed.
 _LONG_DIGIT_RUN = re.compile(r"\d{11}")
+_LONG_DIGIT_RUNS = re.compile(r"\d{11,}")
 
 
 @dataclass(frozen=True)
@@ -79,15 +80,15 @@ def _valid_date(text: str) -> bool:
 
 
 def _digit_runs(text: str) -> Iterator[tuple[str, str]]:
-    """Yield each maximal run of decimal digits as ASCII, with the character after it ("" at the end)."""
-    run: list[str] = []
-    for character in text + "\x00":
-        if character.isdecimal():
-            run.append(str(unicodedata.decimal(character)))
-            continue
-        if run:
-            yield "".join(run), character
-            run = []
+    """Yield each maximal run of at least 11 decimal digits as ASCII, with the character after it ("" at the end).
+
+    Shorter runs are never a personal number, so they are not yielded.
+    """
+    for match in _LONG_DIGIT_RUNS.finditer(text):
+        digits = match.group()
+        if not digits.isascii():
+            digits = "".join(str(unicodedata.decimal(character)) for character in digits)
+        yield digits, text[match.end() : match.end() + 1]
 
 
 def classify_digit_run(digits: str, following: str = "") -> str | None:

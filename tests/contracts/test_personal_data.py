@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from node.contracts import personal_data
 from node.contracts.errors import message_for
 from node.contracts.personal_data import (
     BANK_CARD_NUMBER,
@@ -208,3 +212,35 @@ def test_error_message_both_languages():
     chinese = message_for("personal_data_in_payload", "zh-CN")
     assert "personal data never goes on chain" in english
     assert "个人信息不得上链" in chinese
+
+
+def reference_kind(text: str) -> str | None:
+    """Classify `text` by walking every character, the reference the regex-based detector must match."""
+    if personal_data._OPAQUE_TOKEN.fullmatch(text):
+        return None
+    run: list[str] = []
+    for character in text + "\x00":
+        if character.isdecimal():
+            run.append(str(unicodedata.decimal(character)))
+            continue
+        if run:
+            kind = classify_digit_run("".join(run), character)
+            if kind is not None:
+                return kind
+            run = []
+    return None
+
+
+digit_texts = st.text(alphabet=st.sampled_from("0123456789١٢٣０１２３Xx-a "), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(digit_texts)
+def test_classify_text_matches_reference(text: str) -> None:
+    assert classify_text(text) == reference_kind(text)
+
+
+@pytest.mark.parametrize("text", ["call 13800138000", "id 11010119900307803X", "card 6222021234567890128", "١٣٨٠٠١٣٨٠٠٠", "11010119900307803Ｘ"])
+def test_classify_text_numbers_match_reference(text: str) -> None:
+    assert classify_text(text) is not None
+    assert classify_text(text) == reference_kind(text)
