@@ -34,15 +34,36 @@ class BlockCommitMixin:
     network: "P2PNetwork | None"
     member_by_client_key: dict[str, str]
     log: "BoundLogger"
+    # Results of blocks committed without a synced write, waiting for one (see _commit_to_chain).
+    _undurable: list[CommitResult]
 
-    def _commit_to_chain(self, block: CertifiedBlock) -> CommitResult:
+    def _commit_to_chain(self, block: CertifiedBlock, durable: bool = True) -> CommitResult:
+        """Commit a block, and once it is durable apply what follows from it.
+
+        With `durable` False (catch-up, inside a fetched range) the block's
+        write is not synced, and what follows waits in `_undurable` until the
+        next durable commit or `_flush_commits`.
+        """
         chain = self._require_chain()
-        result = chain.commit(block.seq, block.view, block.digest, block.payload, certificate_wire(block))
-        self.mempool.remove_included([(vtx.tx_id, vtx.sender, vtx.nonce) for vtx in result.txs])
-        self._apply_erasures(result)
-        self._publish_events(result)
-        self._enforce_peer_membership()
+        result = chain.commit(block.seq, block.view, block.digest, block.payload, certificate_wire(block), sync=durable)
+        self._undurable.append(result)
+        if durable:
+            self._after_durable()
         return result
+
+    def _flush_commits(self) -> None:
+        """Make the blocks committed with durable=False durable, then apply what follows from them."""
+        if self._undurable:
+            self._require_chain().flush()
+            self._after_durable()
+
+    def _after_durable(self) -> None:
+        results, self._undurable = self._undurable, []
+        for result in results:
+            self.mempool.remove_included([(vtx.tx_id, vtx.sender, vtx.nonce) for vtx in result.txs])
+            self._apply_erasures(result)
+            self._publish_events(result)
+        self._enforce_peer_membership()
 
     def _apply_erasures(self, result: CommitResult) -> None:
         """Apply the block's committed erasure events to this node's off-chain store, after its batch is durable."""

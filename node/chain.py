@@ -279,11 +279,14 @@ class Chain:
 
     # ----- commit -----
 
-    def commit(self, seq: int, view: int, digest: str, payload: bytes, certificate: dict[str, Any]) -> CommitResult:
-        """Execute certified block `seq` and store everything about it in one synced write.
+    def commit(self, seq: int, view: int, digest: str, payload: bytes, certificate: dict[str, Any], sync: bool = True) -> CommitResult:
+        """Execute certified block `seq` and store everything about it in one write, synced unless `sync` is False.
 
-        Raises ChainError if `seq` is not head + 1 or `digest` is not the
-        payload's digest. Either one is a bug of the caller, not of the block.
+        An unsynced block is on disk once a later synced write (or `flush`)
+        returns. A crash before that loses it and the blocks after it, because
+        LevelDB recovers a prefix of its log, so never a block in between. Raises ChainError if `seq` is not head + 1 or
+        `digest` is not the payload's digest. Either one is a bug of the
+        caller, not of the block.
         """
         if seq != self._head.height + 1:
             raise ChainError(f"cannot commit block {seq}: the head is at {self._head.height}")
@@ -291,7 +294,7 @@ class Chain:
             raise ChainError(f"block {seq}: digest {digest} is not the payload's digest {payload_digest(payload)}")
         executed = self._execute(seq, view, payload)
         groups = self._write_groups(seq, view, digest, payload, certificate, executed)
-        self._write(groups)
+        self._write(groups, sync)
         self._head = executed.header
         logger.info(
             "committed block %d: %d txs, view %d, state root %s",
@@ -312,9 +315,13 @@ class Chain:
         """Commit a consensus.CertifiedBlock (anything with seq, view, digest, payload and certificate.to_wire())."""
         return self.commit(block.seq, block.view, block.digest, block.payload, block.certificate.to_wire())
 
-    def _write(self, groups: list[tuple[str, list[WriteOp]]]) -> None:
+    def flush(self) -> None:
+        """Make every block committed with sync=False durable, with one synced write of the state height."""
+        self._store.write([(_STATE_HEIGHT, _encode(self._head.height))], sync=True)
+
+    def _write(self, groups: list[tuple[str, list[WriteOp]]], sync: bool = True) -> None:
         if self._crash_after is None:
-            self._store.write([op for _, ops in groups for op in ops], sync=True)
+            self._store.write([op for _, ops in groups for op in ops], sync=sync)
             return
         for name, ops in groups:
             self._store.write(ops, sync=True)

@@ -37,7 +37,7 @@ from node.backend import NodeBackend
 from node.block import payload_digest
 from node.block_commit import BlockCommitMixin
 from node.catchup import CatchUpMixin
-from node.chain import Chain, ChainError
+from node.chain import Chain, ChainError, CommitResult
 from node.clock import make_clock, system_now_ms
 from node.config import NodeConfig
 from node.consensus_driver import TOPIC_CONSENSUS, TOPIC_TXS, ConsensusDriverMixin
@@ -127,6 +127,7 @@ class Node(ConsensusDriverMixin, ProposerMixin, BlockCommitMixin, CatchUpMixin):
         self._sync_lock = asyncio.Lock()
         self._fetch_task: asyncio.Task[None] | None = None
         self._ready_since_s: float | None = None
+        self._undurable: list[CommitResult] = []
         self._height_at_last_probe = -1
         self.log = bind(_logger, live=self._log_context, node=config.member_id)
 

@@ -359,3 +359,31 @@ def test_genesis_rejected_by_contracts():
     data["validators"] = [m["member_id"] for m in data["members"]]
     with pytest.raises(ChainError, match="rejected the genesis"):
         Chain(MemoryStore(), parse_genesis(data), XinlianExecutor())
+
+
+class SyncRecordingStore(MemoryStore):
+    """A MemoryStore that records the sync flag of every write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.syncs: list[bool] = []
+
+    def write(self, ops, sync: bool = True) -> None:
+        self.syncs.append(sync)
+        super().write(ops, sync)
+
+
+def test_commit_unsynced_then_flush_syncs_once():
+    store = SyncRecordingStore()
+    chain = new_chain(store)
+    store.syncs.clear()
+    for number in range(3):
+        height = chain.height + 1
+        payload = encode_proposal(height, GENESIS_TIME_MS + height * SECOND_MS, "m0", [put_tx(f"u{number}", value=number)])
+        chain.commit(height, 0, payload_digest(payload), payload, {"view": 0, "seq": height, "commits": []}, sync=False)
+    assert store.syncs == [False, False, False]
+    chain.flush()
+    assert store.syncs == [False, False, False, True]
+    reopened = Chain(store, make_genesis(), KeyValueTestExecutor())
+    assert reopened.height == 3
+    assert reopened.state().get("kv/k") == 2
