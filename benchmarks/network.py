@@ -69,6 +69,7 @@ VIEW_CHANGE_CONCURRENCY = 100
 # Two subjects in flight keep the next block's transactions ready when a block commits, while
 # blocks stay small. So 10,000 blocks need at most 10,000 x 8 pre-signed transactions.
 CATCH_UP_CONCURRENCY = 8
+CATCH_UP_FULL_CONCURRENCY = 1000  # blocks as large as at the top of the closed loop, to compare catch-up tx/s with it
 CATCH_UP_TIMEOUT_S = 1_800
 
 
@@ -531,6 +532,7 @@ class NetworkPlan:
     light_load: bool = False
     view_changes: int = 0
     catch_up_blocks: int = 0
+    catch_up_full_blocks: int = 0  # a second catch-up, over blocks made at CATCH_UP_FULL_CONCURRENCY
     role: str = "main"  # "main" (n = 4, every mode) or "scaling" (closed loop only)
 
 
@@ -600,6 +602,13 @@ async def _fault_runs(network: Network, clients: list[XinlianClient], plan: Netw
         except (RuntimeError, TimeoutError, OSError) as exc:
             logger.error("catch-up run failed: %r", exc)
             result["catch_up_error"] = repr(exc)
+    if plan.catch_up_full_blocks:
+        try:
+            await wait_ready(network)
+            result["catch_up_full"] = await catch_up(network, clients, plan.catch_up_full_blocks, CATCH_UP_FULL_CONCURRENCY, pool)
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            logger.error("full-block catch-up run failed: %r", exc)
+            result["catch_up_full_error"] = repr(exc)
 
 
 def _summarize(concurrency: int | None, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -617,7 +626,9 @@ def _summarize(concurrency: int | None, runs: list[dict[str, Any]]) -> dict[str,
 
 def plans_from(args: argparse.Namespace) -> list[NetworkPlan]:
     plans = [
-        NetworkPlan(count, tuple(args.concurrency), args.window_s, args.repeats, not args.no_light_load, args.view_changes, args.catch_up_blocks)
+        NetworkPlan(
+            count, tuple(args.concurrency), args.window_s, args.repeats, not args.no_light_load, args.view_changes, args.catch_up_blocks, args.catch_up_full_blocks
+        )
         for count in args.nodes
     ]
     scaling_concurrency = tuple(args.scaling_concurrency or args.concurrency)
@@ -634,6 +645,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-light-load", action="store_true", help="skip the open-loop run at 50 tx/s")
     parser.add_argument("--view-changes", type=int, default=REPEATS_MIN, help="times to SIGKILL the primary under load (0 to skip)")
     parser.add_argument("--catch-up-blocks", type=int, default=0, help="blocks a stopped node falls behind before its catch-up is timed (0 to skip)")
+    parser.add_argument(
+        "--catch-up-full-blocks", type=int, default=0, help="blocks of a second catch-up, made at the closed loop's top concurrency (full blocks; 0 to skip)"
+    )
     parser.add_argument("--scaling-nodes", type=int, nargs="*", default=[], help="further validator counts measured with the closed loop only, no faults")
     parser.add_argument("--scaling-concurrency", type=int, nargs="*", default=[], help="closed-loop concurrencies of the scaling networks (default: --concurrency)")
     parser.add_argument("--scaling-repeats", type=int, default=REPEATS_MIN, help=f"windows per scaling network (at least {REPEATS_MIN})")

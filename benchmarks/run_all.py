@@ -10,8 +10,8 @@ and how long each benchmark took.
 --quick:    3 runs per figure, books of 10k and 100k loans, 15 s windows, concurrency 10 and 100,
             n = 4 only, catch-up from 200 blocks behind; Plenum at 10 and 100.
 --standard: 3 runs per figure, books of 10k, 100k and 1M loans, 20 s windows; n = 4 at concurrency
-            10, 100 and 1000 plus the 50 tx/s open loop, 3 view changes and catch-up from 10,000
-            blocks behind; n = 7 and 10 at concurrency 1000 only, no faults; Plenum at 10, 100 and 1000.
+            10, 100 and 1000 plus the 50 tx/s open loop, 3 view changes, catch-up from 10,000
+            small blocks behind and from 100 blocks made at concurrency 1000; n = 7 and 10 at concurrency 1000 only, no faults; Plenum at 10, 100 and 1000.
             An estimated 30-35 minutes on a 2-core machine when the loan books are already cached, from
             smoke runs of each part. The catch-up takes 7-11 of them, because smoke runs made blocks
             at 18-30 blocks/s and caught up at 80-100 blocks/s.
@@ -55,7 +55,7 @@ PROFILES = {
         "book_size": ["--loans", "10000", "100000", "1000000", "--repeats", "3"],
         "network": [
             "--nodes", "4", "--concurrency", *ALL_CONCURRENCIES, "--window-s", "20", "--repeats", "3",
-            "--view-changes", "3", "--catch-up-blocks", "10000",
+            "--view-changes", "3", "--catch-up-blocks", "10000", "--catch-up-full-blocks", "100",
             "--scaling-nodes", "7", "10", "--scaling-concurrency", "1000", "--scaling-repeats", "3",
         ],
         "plenum": ["--concurrency", *ALL_CONCURRENCIES, "--window-s", "20", "--repeats", "3"],
