@@ -17,7 +17,7 @@ from common import OUT_DIR_DEFAULT, REPO_ROOT, read_result
 from report_text import TEXT
 
 DOC_PATHS = {"en": REPO_ROOT / "docs" / "benchmarks.md", "zh-CN": REPO_ROOT / "docs" / "zh-CN" / "benchmarks.md"}
-RESULT_NAMES = ("ceilings", "book_size", "network", "plenum")
+RESULT_NAMES = ("ceilings", "block_path", "book_size", "network", "plenum")
 
 
 def fmt(value: float | None, digits: int = 1) -> str:
@@ -98,6 +98,33 @@ def section_ceilings(result: dict[str, Any] | None, text: dict[str, Any]) -> lis
         c4=fmt(ceiling["4"]), c7=fmt(ceiling["7"]), c10=fmt(ceiling["10"]), tx_type=sample["type"], instalments=sample["instalments"], bytes=sample["envelope_bytes"]
     )
     return lines + ["", line, ""]
+
+
+def section_block_path(result: dict[str, Any] | None, ceilings: dict[str, Any] | None, network: dict[str, Any] | None, text: dict[str, Any]) -> list[str]:
+    """Render CPU per transaction on one node's block path, against the per-node budget the throughput target leaves."""
+    lines = [text["block_path"]]
+    if result is None:
+        return lines + ["", text["not_measured"], ""]
+    lines += header(result, text) + [text["block_path_intro"].format(subjects=result["subjects"], block_tx=result["block_tx_count"]), ""]
+    lines += [f"| {text['phase']} | {text['us_per_tx']} |", "|---|---|"]
+    for name in ("admission_us_per_tx", "proposal_check_us_per_tx", "execution_us_per_tx", "leveldb_threads_us_per_tx", "total_us_per_tx"):
+        lines.append(f"| {text['phases'][name]} | {fmt_spread(result[name], 0)} |")
+    if ceilings is not None:
+        target_tx_per_s = ceilings["verification_ceiling_tx_per_s"]["4"] / 2
+        budget_us = (result["cpu_count"] or 1) * 1e6 / (4 * target_tx_per_s)
+        total = result["total_us_per_tx"]["median"]
+        lines += ["", text["block_path_budget"].format(target=fmt(target_tx_per_s, 0), budget=fmt(budget_us, 0), total=fmt(total, 0), ratio=total / budget_us)]
+    loaded = [run for run in (_network_for(network, 4) or {}).get("closed_loop", []) if run.get("node_cpu_ms_per_tx")]
+    if loaded:
+        top = max(loaded, key=lambda run: run["concurrency"])
+        node_us = top["node_cpu_ms_per_tx"]["median"] * 1000 / 4
+        lines += ["", text["block_path_network"].format(concurrency=top["concurrency"], node_us=fmt(node_us, 0), ratio=node_us / result["total_us_per_tx"]["median"])]
+    lines += ["", text["block_path_groups"], "", f"| {text['module_group']} | {text['share']} |", "|---|---|"]
+    for group, share in sorted(result["execution_profile_groups"].items(), key=lambda item: -item[1]):
+        lines.append(f"| {text['profile_groups'].get(group, group)} | {share * 100:.1f}% |")
+    lines += ["", text["block_path_top"], ""]
+    lines += [f"- `{item['function']}` {item['share'] * 100:.1f}%" for item in result["execution_profile_top"][:10]]
+    return lines + [""]
 
 
 def section_book(result: dict[str, Any] | None, text: dict[str, Any]) -> list[str]:
@@ -389,6 +416,7 @@ def render(results: dict[str, Any], language: str) -> str:
     lines += section_machine(results, text)
     lines += targets(results, text)
     lines += section_ceilings(results.get("ceilings"), text)
+    lines += section_block_path(results.get("block_path"), results.get("ceilings"), results.get("network"), text)
     lines += section_book(results.get("book_size"), text)
     lines += section_network(results.get("network"), text)
     lines += section_plenum(results.get("plenum"), results.get("network"), text)

@@ -7,14 +7,17 @@ carries the same run id (its start time), and the report pairs Xinlian with
 Plenum only when the run ids match. `run.json` records the profile, the run id
 and how long each benchmark took.
 
+Every profile also runs block_path.py after the ceilings: one node's CPU per transaction,
+in process, for 1,000 subjects (--quick) or 3,000 (otherwise), in well under a minute.
+
 --quick:    3 runs per figure, books of 10k and 100k loans, 15 s windows, concurrency 10 and 100,
             n = 4 only, catch-up from 200 blocks behind; Plenum at 10 and 100.
 --standard: 3 runs per figure, books of 10k, 100k and 1M loans, 20 s windows; n = 4 at concurrency
             10, 100 and 1000 plus the 50 tx/s open loop, 3 view changes, catch-up from 10,000
-            small blocks behind and from 100 blocks made at concurrency 1000; n = 7 and 10 at concurrency 1000 only, no faults; Plenum at 10, 100 and 1000.
-            An estimated 30-35 minutes on a 2-core machine when the loan books are already cached, from
-            smoke runs of each part. The catch-up takes 7-11 of them, because smoke runs made blocks
-            at 18-30 blocks/s and caught up at 80-100 blocks/s.
+            small blocks behind and from 100 blocks made at concurrency 1000; n = 7 and 10 at
+            concurrency 1000 only, no faults; Plenum at 10, 100 and 1000.
+            About 21 minutes on a 2-core machine with the loan books cached (measured 2026-12-04:
+            network 15 minutes with both catch-ups, Plenum 5, the rest under one).
 --full:     5 runs per figure, 60 s windows, the --standard settings otherwise, and n = 7 and 10 at
             every concurrency.
 
@@ -40,18 +43,20 @@ from report import write_docs
 
 logger = logging.getLogger("xinlian.bench.run_all")
 
-BENCHMARK_NAMES = ("ceilings", "book_size", "network", "plenum")
+BENCHMARK_NAMES = ("ceilings", "block_path", "book_size", "network", "plenum")
 ALL_CONCURRENCIES = ["10", "100", "1000"]
 
 PROFILES = {
     "quick": {
         "ceilings": ["--quick"],
+        "block_path": ["--subjects", "1000"],
         "book_size": ["--loans", "10000", "100000", "--repeats", "3"],
         "network": ["--nodes", "4", "--concurrency", "10", "100", "--window-s", "15", "--repeats", "3", "--catch-up-blocks", "200"],
         "plenum": ["--concurrency", "10", "100", "--window-s", "15", "--repeats", "3"],
     },
     "standard": {
         "ceilings": [],
+        "block_path": ["--subjects", "3000"],
         "book_size": ["--loans", "10000", "100000", "1000000", "--repeats", "3"],
         "network": [
             "--nodes", "4", "--concurrency", *ALL_CONCURRENCIES, "--window-s", "20", "--repeats", "3",
@@ -62,6 +67,7 @@ PROFILES = {
     },
     "full": {
         "ceilings": [],
+        "block_path": ["--subjects", "3000", "--repeats", "5"],
         "book_size": ["--loans", "10000", "100000", "1000000", "--repeats", "5"],
         "network": [
             "--nodes", "4", "--concurrency", *ALL_CONCURRENCIES, "--window-s", "60", "--repeats", "5",
@@ -88,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Run all benchmarks and regenerate docs/benchmarks.md.")
     profile = parser.add_mutually_exclusive_group(required=True)
     profile.add_argument("--quick", action="store_const", const="quick", dest="profile", help="shorter windows, smaller books, n = 4 only")
-    profile.add_argument("--standard", action="store_const", const="standard", dest="profile", help="every figure of the benchmark page, an estimated 30-35 minutes")
+    profile.add_argument("--standard", action="store_const", const="standard", dest="profile", help="every figure of the benchmark page, about 21 minutes with the books cached")
     profile.add_argument("--full", action="store_const", const="full", dest="profile", help="long windows and 5 runs per figure, well over an hour")
     parser.add_argument("--skip", nargs="*", default=[], choices=BENCHMARK_NAMES, help="benchmarks to leave out")
     parser.add_argument("--out", type=Path, default=OUT_DIR_DEFAULT, help="directory for the JSON results")

@@ -124,6 +124,9 @@ class ViewChangeMixin:
         """Sign and send VIEW-CHANGE for the current view; also used after a restart."""
         if not self._is_member(self._low_watermark + 1):
             return
+        # NOTE: each certificate carries its block's payload, and a NEW-VIEW carries a quorum of these
+        # messages. With many large prepared blocks above the watermark they can exceed a node's peer
+        # message limit, and the view change then fails. Sending digests and fetching payloads would fix it.
         certificates = tuple(self._prepared[seq] for seq in sorted(self._prepared) if seq > self._low_watermark)
         view_change = self._sign(
             ViewChange(self._view, self._low_watermark, self._stable_proof, certificates, "", b"")

@@ -10,6 +10,7 @@ import pytest
 BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS_DIR))
 
+import block_path  # noqa: E402
 import book_size  # noqa: E402
 import bulk_load  # noqa: E402
 import common  # noqa: E402
@@ -109,3 +110,35 @@ def test_report_shows_book_ratio():
     }
     text = report.render({"ceilings": None, "book_size": result, "plenum": None, "network": None}, "en")
     assert "3.0 (not flat)" in text
+
+
+def test_block_path_measures_every_phase():
+    result = block_path.measure_once(subject_count=30, with_profile=True)
+    assert result["transactions"] == 120
+    assert result["blocks"] == 1
+    for phase in ("admission_us_per_tx", "proposal_check_us_per_tx", "execution_us_per_tx"):
+        assert result[phase] > 0
+    assert abs(sum(result["execution_profile_groups"].values()) - 1) < 0.01
+    assert result["execution_profile_top"][0]["share"] > 0
+
+
+def test_report_shows_block_path_budget():
+    result = {
+        "benchmark": "block_path",
+        "command": "python benchmarks/block_path.py",
+        "measured_at": "2026-01-01T00:00:00Z",
+        "run_id": "r1",
+        "machine": {"load_average_1m_at_start": 0.1, "nproc": 2},
+        "subjects": 30,
+        "block_tx_count": 400,
+        "cpu_count": 2,
+        **{name: common.spread([100.0]) for name in ("admission_us_per_tx", "proposal_check_us_per_tx", "execution_us_per_tx", "leveldb_threads_us_per_tx")},
+        "total_us_per_tx": common.spread([400.0]),
+        "execution_profile_groups": {"contracts": 0.5, "merkle tree and state": 0.5},
+        "execution_profile_top": [{"function": "state.py:1(f)", "share": 0.2}],
+    }
+    ceilings = {"verification_ceiling_tx_per_s": {"4": 8000.0}}
+    lines = "\n".join(report.section_block_path(result, ceilings, None, report.TEXT["en"]))
+    # The budget is 2 cores x 1e6 us / (4 nodes x 4,000 tx/s) = 125 us, and the path takes 400 us.
+    assert "125 µs" in lines
+    assert "3.2 times the budget" in lines
