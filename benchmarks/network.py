@@ -595,20 +595,16 @@ async def _fault_runs(network: Network, clients: list[XinlianClient], plan: Netw
         except (RuntimeError, TimeoutError, OSError) as exc:
             logger.error("view change run failed: %r", exc)
             result["view_change_error"] = repr(exc)
-    if plan.catch_up_blocks:
+    catch_ups = (("catch_up", plan.catch_up_blocks, CATCH_UP_CONCURRENCY), ("catch_up_full", plan.catch_up_full_blocks, CATCH_UP_FULL_CONCURRENCY))
+    for key, block_count, concurrency in catch_ups:
+        if not block_count:
+            continue
         try:
             await wait_ready(network)
-            result["catch_up"] = await catch_up(network, clients, plan.catch_up_blocks, CATCH_UP_CONCURRENCY, pool)
+            result[key] = await catch_up(network, clients, block_count, concurrency, pool)
         except (RuntimeError, TimeoutError, OSError) as exc:
-            logger.error("catch-up run failed: %r", exc)
-            result["catch_up_error"] = repr(exc)
-    if plan.catch_up_full_blocks:
-        try:
-            await wait_ready(network)
-            result["catch_up_full"] = await catch_up(network, clients, plan.catch_up_full_blocks, CATCH_UP_FULL_CONCURRENCY, pool)
-        except (RuntimeError, TimeoutError, OSError) as exc:
-            logger.error("full-block catch-up run failed: %r", exc)
-            result["catch_up_full_error"] = repr(exc)
+            logger.error("%s run failed: %r", key, exc)
+            result[f"{key}_error"] = repr(exc)
 
 
 def _summarize(concurrency: int | None, runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -44,9 +44,9 @@ TEXT: dict[str, dict[str, Any]] = {
         "block_path": "## CPU per transaction on one node's block path",
         "block_path_intro": (
             "`benchmarks/block_path.py` runs one node's work for {subjects:,} subjects of the network workload "
-            "(four transactions each) in one process, without the network: API-sized batches parsed, verified and checked "
-            "by the contracts, then blocks of {block_tx} transactions checked as a backup checks a PRE-PREPARE and committed "
-            "to LevelDB. Each phase is the CPU time of the calling thread; LevelDB's own threads (compaction) are counted apart."
+            "(four transactions each) in one process, without the network. API-sized batches are parsed, verified and checked "
+            "by the contracts. Then blocks of {block_tx} transactions are checked as a backup checks a PRE-PREPARE, and committed "
+            "to LevelDB. Each phase is the CPU time of the calling thread, and LevelDB's own threads (compaction) are counted apart."
         ),
         "phase": "phase",
         "us_per_tx": "µs per transaction",
@@ -64,7 +64,7 @@ TEXT: dict[str, dict[str, Any]] = {
         ),
         "block_path_network": (
             "In the network of this run (n = 4, concurrency {concurrency}) each node used {node_us} µs of CPU per committed "
-            "transaction, {ratio:.1f} times the block path: the rest is the event loop's other work (HTTP submissions, gossip "
+            "transaction, {ratio:.1f} times the block path. The rest is the event loop's other work (HTTP submissions, gossip "
             "and consensus frames, events, synced consensus records) and the cost of four processes sharing two cores."
         ),
         "profile_groups": {},
