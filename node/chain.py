@@ -283,10 +283,11 @@ class Chain:
         """Execute certified block `seq` and store everything about it in one write, synced unless `sync` is False.
 
         An unsynced block is on disk once a later synced write (or `flush`)
-        returns. A crash before that loses it and the blocks after it, because
-        LevelDB recovers a prefix of its log, so never a block in between. Raises ChainError if `seq` is not head + 1 or
-        `digest` is not the payload's digest. Either one is a bug of the
-        caller, not of the block.
+        returns. A crash before that loses it and the blocks after it, never a
+        block in between, because LevelDB recovers a prefix of its log.
+
+        Raises ChainError if `seq` is not head + 1 or `digest` is not the
+        payload's digest. Either one is a bug of the caller, not of the block.
         """
         if seq != self._head.height + 1:
             raise ChainError(f"cannot commit block {seq}: the head is at {self._head.height}")

@@ -230,22 +230,25 @@ class TxVerifier:
         is from a block with a valid commit certificate: a quorum of validators
         checked its signature, so the fields are checked and the signature is not.
         """
-        if isinstance(envelope, dict):
-            encoded = canonical_bytes_of_checked(envelope)
-            with self._cache_lock:
-                cached = self._verified.get(sha256_hex(encoded))
-            if cached is not None and cached.encoded == encoded:
-                return cached
+        cached = self._verified_before(envelope)
+        if cached is not None:
+            return cached
         if certified:
             return self._finish(self._parse_envelope(envelope, None, parsed_strictly=True), True, remember=False)
         return self.verify(envelope)
 
     def is_known(self, envelope: Any) -> bool:
         """Check whether an envelope of a parsed proposal is a transaction this node verified (see verify_checked)."""
+        return self._verified_before(envelope) is not None
+
+    def _verified_before(self, envelope: Any) -> VerifiedTransaction | None:
+        """Return the cached verified transaction with this envelope's canonical bytes, or None."""
         if not isinstance(envelope, dict):
-            return False
+            return None
+        encoded = canonical_bytes_of_checked(envelope)
         with self._cache_lock:
-            return sha256_hex(canonical_bytes_of_checked(envelope)) in self._verified
+            cached = self._verified.get(sha256_hex(encoded))
+        return cached if cached is not None and cached.encoded == encoded else None
 
     def cached_proposal(self, key: tuple[str, int, int, bool]) -> Any:
         """Return the proposal node.block.decode_proposal decoded for (payload digest, limits, certified), or None."""
@@ -277,9 +280,9 @@ class TxVerifier:
         """
         parsed, pending = self._parse_batch(envelopes, now_ms, parsed_strictly)
         if pool is not None and len(pending) >= pool_threshold:
-            chunks = _chunks(pending, pool)
-            outcomes = [valid for chunk in pool.map(verify_signatures, chunks) for valid in chunk]
-            self._record_signatures(pending, outcomes)
+            jobs = _signature_jobs(pending)
+            outcomes = [valid for chunk in pool.map(verify_signatures, _chunks(jobs, pool)) for valid in chunk]
+            self._record_signatures(jobs, outcomes)
         return self._finish_batch(parsed)
 
     async def verify_many_async(
@@ -293,10 +296,11 @@ class TxVerifier:
         """Like `verify_many`, but await the pool without blocking the event loop."""
         parsed, pending = self._parse_batch(envelopes, now_ms, parsed_strictly)
         if pool is not None and len(pending) >= pool_threshold:
+            jobs = _signature_jobs(pending)
             loop = asyncio.get_running_loop()
-            futures = [loop.run_in_executor(pool, verify_signatures, chunk) for chunk in _chunks(pending, pool)]
+            futures = [loop.run_in_executor(pool, verify_signatures, chunk) for chunk in _chunks(jobs, pool)]
             outcomes = [valid for chunk in await asyncio.gather(*futures) for valid in chunk]
-            self._record_signatures(pending, outcomes)
+            self._record_signatures(jobs, outcomes)
         return self._finish_batch(parsed)
 
     def signature_cached(self, tx_id: str) -> bool:
@@ -306,10 +310,10 @@ class TxVerifier:
 
     def _parse_batch(
         self, envelopes: Sequence[Any], now_ms: int | None, parsed_strictly: bool = False
-    ) -> tuple[list["_ParsedEnvelope | TxError"], list[SignatureJob]]:
-        """Parse every envelope and list the signature checks the cache cannot answer, once per tx_id."""
+    ) -> tuple[list["_ParsedEnvelope | TxError"], list["_ParsedEnvelope"]]:
+        """Parse every envelope and list those whose signature the cache cannot answer, once per tx_id."""
         parsed: list[_ParsedEnvelope | TxError] = []
-        pending: list[SignatureJob] = []
+        pending: list[_ParsedEnvelope] = []
         queued: set[str] = set()
         for envelope in envelopes:
             try:
@@ -320,7 +324,7 @@ class TxVerifier:
             parsed.append(item)
             if item.tx_id not in queued and not self.signature_cached(item.tx_id):
                 queued.add(item.tx_id)
-                pending.append((item.tx_id, item.sender, item.message, item.signature))
+                pending.append(item)
         return parsed, pending
 
     def _finish_batch(self, parsed: list["_ParsedEnvelope | TxError"]) -> list[VerifiedTransaction | TxError]:
@@ -452,6 +456,11 @@ def _signature_valid(sender: str, message: bytes, signature_hex: str) -> bool:
 def verify_signatures(jobs: list[SignatureJob]) -> list[bool]:
     """Check each (tx_id, sender, signed bytes, signature hex) job. It is a module-level function so that a process pool can run it."""
     return [_signature_valid(sender, message, signature_hex) for _, sender, message, signature_hex in jobs]
+
+
+def _signature_jobs(pending: list["_ParsedEnvelope"]) -> list[SignatureJob]:
+    """Return the pool's work for envelopes whose signature is not cached; the signed bytes are cut only here."""
+    return [(item.tx_id, item.sender, item.message, item.signature) for item in pending]
 
 
 def _chunks(jobs: list[SignatureJob], pool: concurrent.futures.Executor) -> list[list[SignatureJob]]:
