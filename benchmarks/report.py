@@ -335,10 +335,10 @@ def _ceiling_target(ceilings: dict[str, Any] | None, network: dict[str, Any] | N
         return (text["t_ceiling"], text["not_measured"], None)
     ceiling = ceilings["verification_ceiling_tx_per_s"]["4"]
     share = best["committed_per_s"]["median"] / ceiling
-    shown = f"{share:.1%}: c={best['concurrency']} {_with_runs(best['committed_per_s'], 1, 'tx/s', text)} / {fmt(ceiling)} tx/s"
+    measured = f"{share:.1%}: c={best['concurrency']} {_with_runs(best['committed_per_s'], 1, 'tx/s', text)} / {fmt(ceiling)} tx/s"
     if not same_run(ceilings, network):
-        shown += f" ({text['not_same_run']})"
-    return (text["t_ceiling"], shown, share >= 0.5)
+        measured += f" ({text['not_same_run']})"
+    return (text["t_ceiling"], measured, share >= 0.5)
 
 
 def _plenum_target(network: dict[str, Any] | None, plenum: dict[str, Any] | None, text: dict[str, Any]) -> Row:
@@ -349,8 +349,8 @@ def _plenum_target(network: dict[str, Any] | None, plenum: dict[str, Any] | None
         return (text["t_plenum"], text["not_same_run"], None)
     if not ratios:
         return (text["t_plenum"], text["not_measured"], None)
-    shown = ", ".join(f"c={concurrency}: {ratio:.1f}x" for concurrency, ratio in sorted(ratios.items()))
-    return (text["t_plenum"], shown, all(ratio >= 10 for ratio in ratios.values()))
+    measured = ", ".join(f"c={concurrency}: {ratio:.1f}x" for concurrency, ratio in sorted(ratios.items()))
+    return (text["t_plenum"], measured, all(ratio >= 10 for ratio in ratios.values()))
 
 
 def _light_target(network: dict[str, Any] | None, text: dict[str, Any]) -> Row:
@@ -370,10 +370,10 @@ def _catch_up_target(network: dict[str, Any] | None, text: dict[str, Any]) -> Ro
         return (text["t_catchup"], text["not_measured"], None)
     live = best["committed_per_s"]["median"]
     ratio = catch["tx_per_s"] / live
-    shown = f"{ratio:.1f}x ({fmt(catch['tx_per_s'])} / {fmt(live)} tx/s, {catch['blocks_behind']:,} {text['blocks_behind']})"
+    measured = f"{ratio:.1f}x ({fmt(catch['tx_per_s'])} / {fmt(live)} tx/s, {catch['blocks_behind']:,} {text['blocks_behind']})"
     if "blocks_per_s_ratio_to_live" in catch:
-        shown += f"; {fmt(catch['blocks_per_s'])} / {fmt(catch['live_blocks_per_s'])} {text['blocks_unit']} = {catch['blocks_per_s_ratio_to_live']:.1f}x"
-    return (text["t_catchup"], shown, ratio >= 3)
+        measured += f"; {fmt(catch['blocks_per_s'])} / {fmt(catch['live_blocks_per_s'])} {text['blocks_unit']} = {catch['blocks_per_s_ratio_to_live']:.1f}x"
+    return (text["t_catchup"], measured, ratio >= 3)
 
 
 def _book_target(book: dict[str, Any] | None, text: dict[str, Any]) -> Row:

@@ -28,7 +28,7 @@ TEXT: dict[str, dict[str, Any]] = {
             "- `benchmarks/ceilings.py`: ed25519 verifications and signatures, `compute_tx_id` (canonical JSON plus SHA-256) of a 24-instalment loan.register, and synced LevelDB write batches shaped like a 100-transaction block, through `node.storage.LevelDBStore`.",
             "- `benchmarks/bulk_load.py`: builds loan books of 10k, 100k and 1M loans by running subject.register, consent.grant and loan.register through `XinlianExecutor.deliver_tx`, without consensus; books are cached in /tmp/xinlian-bench-books.",
             "- `benchmarks/book_size.py`: the per-block time step, a state root, one loan registration and a credit report on each book.",
-            "- `benchmarks/network.py`: a network started with `xinlian network init/up`, loaded through `node/client.py` with transactions signed in a process pool just before each run (`benchmarks/presign.py`); messages per block from each node's `/metrics` (`benchmarks/node_metrics.py`); a SIGKILL of the primary under load; a node restarted behind the others.",
+            "- `benchmarks/network.py`: a network started with `xinlian network init/up` and loaded through `node/client.py`, with transactions signed in a process pool just before each run (`benchmarks/presign.py`). It also reads messages per block from each node's `/metrics` (`benchmarks/node_metrics.py`), kills the primary under load with SIGKILL, and restarts a node behind the others.",
             "- `benchmarks/plenum.py`: Indy Plenum 1.13.1 as a 4-node pool on 127.0.0.1, built and run with the peer's own scripts (none of its code is in this repository).",
             "- `benchmarks/run_all.py`: runs them in that order, Plenum right after the network, and gives every result the same run id.",
             "- `benchmarks/report.py`: writes this page in English and Chinese from `out/bench/*.json`.",
@@ -153,9 +153,9 @@ TEXT: dict[str, dict[str, Any]] = {
         "catch_up_error": "catch-up run failed, not measured",
         "catch_up_full_error": "full-block catch-up run failed, not measured",
         "catch_up_line": (
-            "A node stopped and restarted {blocks:,} blocks behind ({txs:,} transactions, {per_block} per block, "
-            "made by a closed loop of concurrency {concurrency}) caught up in {seconds:.1f} s, from the restart command to the others' height: "
-            "{blocks_per_s} blocks/s and {tx_per_s} tx/s (one run). "
+            "A node was stopped and restarted {blocks:,} blocks behind ({txs:,} transactions, {per_block} per block, "
+            "made by a closed loop of concurrency {concurrency}). It caught up in {seconds:.1f} s from the restart command to the others' height, "
+            "at {blocks_per_s} blocks/s and {tx_per_s} tx/s (one run). "
             "The live nodes committed those same blocks at {live_blocks_per_s} blocks/s ({live_tx_per_s} tx/s), "
             "so catching up ran {block_ratio:.1f}x as fast as committing them live."
         ),
